@@ -1,0 +1,10 @@
+"""Built-in filters, registered through the same hook as third-party plugins."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_filters(register):
+    """Register the built-in filters."""

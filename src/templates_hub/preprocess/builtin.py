@@ -1,0 +1,10 @@
+"""Built-in preprocess, registered through the same hook as third-party plugins."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_preprocessors(register):
+    """Register the built-in preprocess."""

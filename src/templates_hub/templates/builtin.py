@@ -1,0 +1,10 @@
+"""Built-in templates, registered through the same hook as third-party plugins."""
+
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+
+
+@hookimpl
+def register_templates(register):
+    """Register the built-in templates."""

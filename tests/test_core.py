@@ -1,0 +1,108 @@
+"""Plugin manager, registry and schema basics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from templates_hub import Conversation, Message, hookimpl, validate_row
+from templates_hub.errors import PluginError
+from templates_hub.plugins import get_registry
+from templates_hub.registry import Registry
+
+
+def test_registry_collision_names_both_plugins():
+    reg: Registry[object] = Registry("templates")
+    reg.add(object(), "x", plugin="first")
+    with pytest.raises(PluginError, match="'first' and plugin 'second'"):
+        reg.add(object(), "x", plugin="second")
+    with pytest.raises(PluginError, match="'first' and 'second'"):
+        reg.get("x")
+
+
+def test_registry_override_is_explicit_and_recorded():
+    reg: Registry[str] = Registry("filters")
+    reg.add("a", "x", plugin="builtin")
+    entry = reg.add("b", "x", plugin="mine", override=True)
+    assert reg.get("x") == "b" and entry.overrides == "builtin"
+
+
+def test_unknown_name_suggests_close_matches():
+    reg: Registry[str] = Registry("templates")
+    reg.add("a", "chatml", plugin="p")
+    with pytest.raises(PluginError, match="Did you mean 'chatml'"):
+        reg.get("chatm")
+
+
+class _Formats:
+    __name__ = "in_test_formats"
+
+    @staticmethod
+    @hookimpl
+    def register_formats(register):
+        register(object(), name="in_test_format")
+
+
+class _Raises:
+    __name__ = "raises"
+
+    @staticmethod
+    @hookimpl
+    def register_formats(register):
+        register(object(), name="half_registered")
+        raise RuntimeError("boom")
+
+
+def test_plugin_registers_and_broken_plugin_is_isolated(isolated_plugins):
+    isolated_plugins(_Formats(), "in_test_formats")
+    isolated_plugins(_Raises(), "raises")
+    reg = get_registry("formats")
+    assert reg.entry("in_test_format").plugin == "in_test_formats"
+    assert "half_registered" not in reg  # rolled back
+    from templates_hub.plugins import BROKEN, describe_plugins
+
+    assert "boom" in BROKEN["raises"]
+    described = {d["name"]: d for d in describe_plugins()}
+    assert described["raises"]["broken"] and described["in_test_formats"]["registered"] == {"formats": ["in_test_format"]}
+
+
+def test_message_model_and_row_shape():
+    conv = Conversation(messages=[Message(role="user", content="hi"), Message(role="assistant", content="yo")])
+    row = conv.to_row()
+    assert row["messages"][1] == {"role": "assistant", "content": "yo", "tool_calls": None, "reasoning": None, "train": None}
+    assert validate_row("sft", row) == (row, [])
+
+
+@pytest.mark.parametrize(
+    "row,expected",
+    [
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}, "messages[1].role"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": ""}]}, "messages[1].content"),
+        ({"messages": [{"role": "bot", "content": "a"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "s"}]}, "messages[1].role"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "tools": "{"}, "tools"),
+        ({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "r"}]}, "messages[1].role"),
+    ],
+)
+def test_validation_errors_are_located(row, expected):
+    clean, problems = validate_row("sft", row)
+    assert clean is None
+    assert expected in [field for field, _ in problems]
+
+
+def test_consecutive_tool_results_are_accepted():
+    row = {
+        "messages": [
+            {"role": "user", "content": "weather in A and B?"},
+            {"role": "assistant", "tool_calls": [{"name": "w", "arguments": {"c": "A"}}, {"name": "w", "arguments": '{"c": "B"}'}]},
+            {"role": "tool", "content": "sunny"},
+            {"role": "tool", "content": "rain"},
+            {"role": "assistant", "content": "A is sunny, B rainy."},
+        ],
+        "tools": [{"name": "w", "parameters": {}}],
+    }
+    clean, problems = validate_row("sft", row)
+    assert problems == []
+    assert json.loads(clean["tools"]) == [{"name": "w", "parameters": {}}]
+    assert json.loads(clean["messages"][1]["tool_calls"][0]["arguments"]) == {"c": "A"}
