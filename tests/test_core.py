@@ -83,6 +83,7 @@ def test_message_model_and_row_shape():
         ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "s"}]}, "messages[1].role"),
         ({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "tools": "{"}, "tools"),
         ({"messages": [{"role": "user", "content": "a"}, {"role": "tool", "content": "r"}]}, "messages[1].role"),
+        ({"messages": [{"role": "tool", "content": "r"}, {"role": "assistant", "content": "b"}]}, "messages[0].role"),
     ],
 )
 def test_validation_errors_are_located(row, expected):

@@ -112,7 +112,6 @@ def turn_order_problems(messages: list[Message] | list[dict[str, Any]], end: str
     (preference prompts end with a user or tool turn). Returns ``(field, reason)`` pairs.
     """
     roles = [m.role if isinstance(m, Message) else m.get("role") for m in messages]
-    calls = [bool(m.tool_calls if isinstance(m, Message) else m.get("tool_calls")) for m in messages]
     problems: list[tuple[str, str]] = []
     previous: str | None = None
     for i, role in enumerate(roles):
@@ -130,10 +129,11 @@ def turn_order_problems(messages: list[Message] | list[dict[str, Any]], end: str
                 after = f"a {previous} message" if previous else "the start"
                 problems.append((where, f"assistant message after {after} (it must answer a user or tool turn)"))
         elif role == "tool":
-            if previous == "tool":
-                pass  # consecutive results of parallel calls
-            elif previous != "assistant" or not calls[i - 1]:
-                problems.append((where, "tool message must follow an assistant message with tool_calls"))
+            # LLaMA-Factory accepts an observation after any assistant turn (some datasets write the call
+            # as text); consecutive tool messages are the results of parallel calls.
+            if previous not in ("assistant", "tool"):
+                after = f"a {previous} message" if previous else "the start"
+                problems.append((where, f"tool message after {after} (it must follow an assistant turn)"))
         previous = role
     non_system = [r for r in roles if r != "system"]
     if not non_system:
