@@ -30,7 +30,8 @@ class Piece:
       response pieces; system and prefix pieces belong to turn 0.
     - ``slot``: what produced it: ``prefix``, ``system``, ``user``, ``assistant``, ``function`` (assistant
       tool call), ``observation`` (tool result), ``thought`` (empty chain-of-thought), ``generation``
-      (the generation prompt), or ``text`` for templates that do not know.
+      (the generation prompt), ``suffix`` (text after the last message, e.g. a final eos; it belongs to the
+      last turn), or ``text`` for templates that do not know (Jinja templates).
     - ``special``: True for a single special token written as an element (``{"bos_token"}``,
       ``{"token": "<x>"}``): it is converted with ``convert_tokens_to_ids``, never split by BPE.
     - ``message``: index into the conversation's ``messages`` of the message this piece renders, or None

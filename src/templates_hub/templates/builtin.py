@@ -7,4 +7,9 @@ from ..hookspecs import hookimpl
 
 @hookimpl
 def register_templates(register):
-    """Register the built-in templates."""
+    """Register the built-in templates: every declaration in ``builtin_templates`` (data, not code)."""
+    from .builtin_templates import BUILTIN_TEMPLATES
+    from .spec import template_from_spec
+
+    for declaration in BUILTIN_TEMPLATES:
+        register(template_from_spec(declaration))
