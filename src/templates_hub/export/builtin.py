@@ -1,4 +1,4 @@
-"""Built-in export, registered through the same hook as third-party plugins."""
+"""Built-in exporters, registered through the same hook as third-party plugins."""
 
 from __future__ import annotations
 
@@ -7,4 +7,10 @@ from ..hookspecs import hookimpl
 
 @hookimpl
 def register_exporters(register):
-    """Register the built-in export."""
+    """Register the LLaMA-Factory, TRL and axolotl exporters."""
+    from .axolotl import AxolotlExporter
+    from .llamafactory import LlamaFactoryExporter
+    from .trl import TRLExporter
+
+    for exporter in (LlamaFactoryExporter, TRLExporter, AxolotlExporter):
+        register(exporter())

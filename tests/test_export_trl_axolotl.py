@@ -1,0 +1,155 @@
+"""TRL and axolotl exports: dataset formats and config files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from test_export_support import read_json_file, run_export
+
+from templates_hub.errors import ConfigError, UsageError
+from templates_hub.export import axolotl_schema, trl_schema
+
+
+def _config(path):
+    return yaml.safe_load(path.read_text())
+
+
+# -- TRL ----------------------------------------------------------------------------------------------------
+def test_trl_conversational_messages(tmp_path):
+    result = run_export(tmp_path, "trl", "sft", validation=2, file_format="jsonl")
+    export_dir = tmp_path / "sft"
+    records = read_json_file(export_dir / "data" / "train.jsonl")
+    assert len(records) == 6 and all(set(r) == {"messages", "tools"} for r in records)
+    assert records[0]["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+    call = records[2]["messages"][1]["tool_calls"][0]
+    assert call == {"type": "function", "function": {"name": "get_weather",
+                                                     "arguments": {"city": "Berlin", "unit": "celsius"}}}
+    assert isinstance(records[2]["tools"], list) and records[2]["tools"][0]["name"] == "get_weather"
+    assert [m["role"] for m in records[3]["messages"]] == ["user", "assistant", "tool", "tool", "assistant"]
+    assert records[4]["messages"][1]["reasoning"] == "12 * 7 = 84, plus 3 is 87."
+    config = _config(export_dir / "trl_sft.yaml")
+    assert set(config) <= trl_schema.builtin_keys("sft")
+    assert config["dataset_name"] == str(export_dir / "data") and config["dataset_test_split"] == "validation"
+    assert config["assistant_only_loss"] is True  # the qwen template is exported with {% generation %} blocks
+    assert config["eos_token"] == "<|im_end|>" and config["max_length"] == 2048 and config["use_peft"] is True
+    jinja = (export_dir / "chat_template.jinja").read_text()
+    assert config["chat_template_path"] == str(export_dir / "chat_template.jinja") and "generation" in jinja
+    assert result.commands == [f"trl sft --config {export_dir / 'trl_sft.yaml'}"]
+
+
+def test_trl_data_dir_loads_as_train_and_validation(tmp_path):
+    from datasets import load_dataset
+
+    run_export(tmp_path, "trl", "kto", validation=1, file_format="jsonl")
+    loaded = load_dataset(str(tmp_path / "kto" / "data"))
+    assert set(loaded) == {"train", "validation"} and len(loaded["train"]) == 3 and len(loaded["validation"]) == 1
+
+
+def test_trl_prompt_completion(tmp_path):
+    run_export(tmp_path, "trl", "sft", trl_format="prompt_completion")
+    records = read_json_file(tmp_path / "sft" / "data" / "train.json")
+    assert all(set(r) == {"prompt", "completion", "tools"} for r in records)
+    assert records[1]["completion"] == [{"role": "assistant", "content": "Berlin."}]
+    assert [m["role"] for m in records[1]["prompt"]] == ["user", "assistant", "user"]
+    config = _config(tmp_path / "sft" / "trl_sft.yaml")
+    assert "assistant_only_loss" not in config and "completion_only_loss" not in config  # TRL's default: True
+
+
+@pytest.mark.parametrize("data,trainer,columns", [
+    ("preference", "dpo", {"prompt", "chosen", "rejected", "tools"}),
+    ("kto", "kto", {"prompt", "completion", "label"}),  # no kto row has tools
+    ("text", "sft", {"text"}),
+])
+def test_trl_other_kinds(tmp_path, data, trainer, columns):
+    run_export(tmp_path, "trl", data)
+    records = read_json_file(tmp_path / data / "data" / "train.json")
+    assert all(set(r) == columns for r in records)
+    config = _config(tmp_path / data / f"trl_{trainer}.yaml")
+    assert set(config) <= trl_schema.builtin_keys(trainer)
+    if data == "preference":
+        assert records[0]["chosen"] == [{"role": "assistant", "content": "4."}]
+        assert records[0]["rejected"] == [{"role": "assistant", "content": "5."}]
+        assert config["beta"] == 0.1 and config["loss_type"] == "sigmoid"
+    if data == "kto":
+        assert [r["label"] for r in records] == [True, False, True, False]
+    if data == "text":
+        assert config["packing"] is True and "chat_template_path" in config
+
+
+def test_trl_arguments_as_string_and_dropped_train_flags(tmp_path):
+    result = run_export(tmp_path, "trl", "sft_train_flags", options={"arguments_as": "string"})
+    records = read_json_file(tmp_path / "sft_train_flags" / "data" / "train.json")
+    assert all("train" not in m for r in records for m in r["messages"])
+    assert any("train flags were dropped" in n for n in result.notes)
+    run_export(tmp_path, "trl", "sft", name="strings", options={"arguments_as": "string"})
+    call = read_json_file(tmp_path / "strings" / "data" / "train.json")[2]["messages"][1]["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) == {"city": "Berlin", "unit": "celsius"}
+    with pytest.raises(UsageError, match="arguments_as"):
+        run_export(tmp_path, "trl", "sft", name="bad", options={"arguments_as": "yaml"})
+    with pytest.raises(UsageError, match="no option 'colour'"):
+        run_export(tmp_path, "trl", "sft", name="bad", options={"colour": 1})
+
+
+def test_trl_key_checks(tmp_path):
+    with pytest.raises(ConfigError, match="'max_seq_length' \\(did you mean 'max_length'"):
+        run_export(tmp_path, "trl", "sft", hyperparameters={"max_seq_length": 512})
+    run_export(tmp_path, "trl", "sft", hyperparameters={"max_seq_length": 512},
+               options={"extra_keys": ["max_seq_length"]})
+    assert _config(tmp_path / "sft" / "trl_sft.yaml")["max_seq_length"] == 512
+    with pytest.raises(UsageError, match="LoRA adapters or full models"):
+        run_export(tmp_path, "trl", "sft", name="frozen", finetuning_type="freeze")
+
+
+def test_trl_full_finetuning_has_no_peft_keys(tmp_path):
+    run_export(tmp_path, "trl", "sft", finetuning_type="full")
+    config = _config(tmp_path / "sft" / "trl_sft.yaml")
+    assert "use_peft" not in config and "lora_r" not in config
+
+
+# -- axolotl -------------------------------------------------------------------------------------------------
+def test_axolotl_chat_template_config(tmp_path):
+    from templates_hub.templates import get_template
+    from templates_hub.train.config import TrainConfig
+
+    result = run_export(tmp_path, "axolotl", "sft", validation=1, file_format="jsonl",
+                        train=TrainConfig(num_train_epochs=2, per_device_train_batch_size=4))
+    export_dir = tmp_path / "sft"
+    config = _config(export_dir / "axolotl.yaml")
+    assert set(config) <= axolotl_schema.CONFIG_KEYS
+    assert config["base_model"] == "org/model" and config["chat_template"] == "jinja"
+    assert config["chat_template_jinja"] == get_template("qwen").to_jinja()
+    assert (export_dir / "chat_template.jinja").read_text() == config["chat_template_jinja"]
+    entry = config["datasets"][0]
+    assert set(entry) <= axolotl_schema.SFT_DATASET_KEYS
+    assert entry == {"path": str(export_dir / "data" / "train.jsonl"), "ds_type": "json", "type": "chat_template",
+                     "field_messages": "messages", "message_property_mappings": {"role": "role", "content": "content"},
+                     "roles_to_train": ["assistant"], "train_on_eos": "turn", "field_tools": "tools",
+                     "field_thinking": "reasoning"}
+    assert config["test_datasets"][0]["path"].endswith("validation.jsonl") and config["test_datasets"][0]["split"] == "train"
+    assert config["num_epochs"] == 2 and config["micro_batch_size"] == 4  # TrainingArguments names translated
+    assert config["special_tokens"] == {"eos_token": "<|im_end|>"}  # qwen replaces the tokenizer's eos
+    assert config["sequence_len"] == 2048 and config["adapter"] == "lora" and config["lora_target_linear"] is True
+    records = read_json_file(export_dir / "data" / "train.jsonl")
+    assert records[2]["messages"][1]["tool_calls"][0]["function"]["arguments"] == {"city": "Berlin", "unit": "celsius"}
+    assert result.commands[-1] == f"axolotl train {export_dir / 'axolotl.yaml'}"
+
+
+def test_axolotl_per_message_training(tmp_path):
+    run_export(tmp_path, "axolotl", "sft_train_flags")
+    config = _config(tmp_path / "sft_train_flags" / "axolotl.yaml")
+    assert config["datasets"][0]["message_field_training"] == "train"
+    records = read_json_file(tmp_path / "sft_train_flags" / "data" / "train.json")
+    assert [m.get("train") for m in records[0]["messages"]] == [None, False, None, True]
+
+
+def test_axolotl_text_and_unsupported_kinds(tmp_path):
+    run_export(tmp_path, "axolotl", "text")
+    config = _config(tmp_path / "text" / "axolotl.yaml")
+    assert config["datasets"][0]["type"] == "completion" and config["datasets"][0]["field"] == "text"
+    assert config["sample_packing"] is True and "chat_template" not in config
+    with pytest.raises(UsageError, match="use `templates-hub export trl`"):
+        run_export(tmp_path, "axolotl", "preference")
+    with pytest.raises(ConfigError, match="'num_train_epoch'"):
+        run_export(tmp_path, "axolotl", "sft", hyperparameters={"num_train_epoch": 1})
