@@ -14,13 +14,99 @@ from . import main
 
 @main.command("plugins")
 @click.option("--all", "include_all", is_flag=True, help="Include the built-in plugins.")
-def plugins_command(include_all: bool) -> None:
-    """Print the installed plugins as JSON: name, version, hooks, what each registered, problems.
+@click.option("--check", is_flag=True,
+              help="Run the conformance kit on every component of every installed plugin (templates, filters, "
+                   "preprocessors, formats); exit 1 when any fails.")
+@click.option("--plugin", "only", multiple=True, metavar="NAME", help="With --check: only this plugin (repeatable).")
+@click.option("--tokenizer", "tokenizer_spec", metavar="DIR",
+              help="With --check: tokenizer for templates and preprocessors [default: the tiny offline tokenizer "
+                   "plus each template's own special tokens].")
+@click.option("--skip", "skip", multiple=True, metavar="FEATURE",
+              help="With --check: skip battery cases exercising FEATURE in template checks (tools, reasoning, ...).")
+@click.option("--json", "as_json", is_flag=True, help="With --check: print the reports as JSON.")
+def plugins_command(include_all: bool, check: bool, only: tuple[str, ...], tokenizer_spec: str | None,
+                    skip: tuple[str, ...], as_json: bool) -> None:
+    """Print the installed plugins as JSON: name, version, hooks, what each registered, overrides, problems.
 
     A plugin that failed to import, or whose hook raised, is listed with "broken" set to the error;
-    every other plugin keeps working.
+    every other plugin keeps working. A plugin can replace a built-in only by registering it with
+    override=True; "overrides" lists every such replacement.
+
+    With --check, every template, filter, preprocessor and format a plugin registered is run through
+    the conformance kit (templates_hub.testing) and failures are printed by plugin name.
+
+    \b
+    Examples:
+      templates-hub plugins
+      templates-hub plugins --check --plugin my_plugin
     """
-    click.echo(json.dumps(describe_plugins(include_defaults=include_all), indent=2))
+    if not check:
+        if only or tokenizer_spec or skip:
+            raise UsageError("--plugin, --tokenizer and --skip are options of --check")
+        click.echo(json.dumps(describe_plugins(include_defaults=include_all), indent=2))
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from ..templates.battery import FEATURES
+    from ..testing.plugins import check_plugin, plugin_components, plugin_names
+
+    unknown_features = sorted(set(skip) - set(FEATURES))
+    if unknown_features:
+        raise UsageError(f"--skip: unknown feature(s) {', '.join(unknown_features)}; known: {', '.join(FEATURES)}")
+    known = plugin_names(include_builtins=True)
+    missing = [n for n in only if n not in known]
+    if missing:
+        raise UsageError(f"--plugin: no plugin named {', '.join(map(repr, missing))}; installed: "
+                         f"{', '.join(plugin_names(include_all)) or '(none)'}")
+    names = list(only) or plugin_names(include_all)
+    results = {}
+    checkable = ("templates", "filters", "formats", "preprocessors")
+    total = sum(len(entries) for n in names for kind, entries in plugin_components(n).items() if kind in checkable)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True, disable=as_json) as bar:
+        task = bar.add_task("conformance", total=total)
+        started = [0]  # components whose check has begun; the previous one is done when the next begins
+        for name in names:
+
+            def advance(kind: str, component: str, _plugin: str = name) -> None:
+                bar.update(task, description=f"{_plugin}: {kind} {component}", completed=started[0])
+                started[0] += 1
+
+            results[name] = check_plugin(name, tokenizer=tokenizer_spec, skip_features=skip, on_component=advance)
+        bar.update(task, completed=total)
+    failed = [name for name, reports in results.items() if any(not r.ok for r in reports)]
+    if as_json:
+        payload = {"ok": not failed, "plugins": {n: [r.to_dict() for r in reports] for n, reports in results.items()}}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        _print_check(results)
+    if failed:
+        raise SystemExit(1)
+
+
+def _print_check(results: dict[str, list]) -> None:
+    """Human-readable ``plugins --check`` output: one block per plugin, failures first-class."""
+    if not results:
+        click.echo("no plugins installed (templates-hub plugins --check --all also checks the built-ins)")
+        return
+    for name, reports in results.items():
+        failures = [line for r in reports for line in r.messages()]
+        components = [r for r in reports if r.kind != "plugin"]
+        if failures:
+            click.secho(f"FAIL {name}: {len(failures)} failure(s) in {len(components)} component(s)", fg="red",
+                        bold=True)
+            for line in failures:
+                click.echo(f"  - {line}")
+        else:
+            checked = ", ".join(f"{r.kind} {r.component}" for r in components) or "nothing registered"
+            click.secho(f"ok   {name}: {checked}", fg="green")
+        for r in reports:
+            for note in r.notes:
+                click.secho(f"  note: {r.label}: {note}", dim=True)
+    failed = sum(1 for reports in results.values() if any(not r.ok for r in reports))
+    click.secho(f"{len(results) - failed} of {len(results)} plugin(s) conform", bold=True,
+                fg="red" if failed else "green")
 
 
 def _describe(obj: object) -> str:
