@@ -107,3 +107,24 @@ def test_consecutive_tool_results_are_accepted():
     assert problems == []
     assert json.loads(clean["tools"]) == [{"name": "w", "parameters": {}}]
     assert json.loads(clean["messages"][1]["tool_calls"][0]["arguments"]) == {"c": "A"}
+
+
+class _BasedOnBuiltin:
+    __name__ = "based_on_builtin"
+
+    @staticmethod
+    @hookimpl
+    def register_templates(register):
+        from templates_hub.templates import get_template
+
+        register(get_template("chatml").replace(name="chatml_variant", default_system="Be brief."))
+
+
+def test_hook_may_look_up_builtins_while_registering(isolated_plugins):
+    from templates_hub.plugins import BROKEN
+
+    isolated_plugins(_BasedOnBuiltin(), "based_on_builtin")
+    reg = get_registry("templates")
+    assert "based_on_builtin" not in BROKEN
+    assert reg.entry("chatml_variant").plugin == "based_on_builtin"
+    assert reg.get("chatml_variant").default_system == "Be brief."

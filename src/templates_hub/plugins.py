@@ -42,6 +42,7 @@ KINDS: tuple[str, ...] = ("formats", "filters", "templates", "preprocessors", "e
 COERCERS: dict[str, str] = {
     "templates": "templates_hub.templates.registry:coerce_template",
     "filters": "templates_hub.filters.base:coerce_filter",
+    "exporters": "templates_hub.export.base:coerce_exporter",
 }
 
 pm = pluggy.PluginManager("templates_hub")
@@ -57,6 +58,9 @@ DISTRIBUTIONS: dict[str, tuple[str, str]] = {}
 _loaded = False
 _loaded_dirs: set[str] = set()
 _registries: dict[str, Registry[Any]] = {}
+#: registries being built right now: a hook that looks a component up while registering (a YAML template
+#: ``based_on: qwen``) sees what earlier plugins registered, instead of recursing forever
+_building: dict[str, Registry[Any]] = {}
 
 
 def _record_broken(name: str, exc: BaseException) -> None:
@@ -183,7 +187,20 @@ def get_registry(kind: str) -> Registry[Any]:
     load_plugins()
     if kind in _registries:
         return _registries[kind]
+    if kind in _building:
+        return _building[kind]
     registry: Registry[Any] = Registry(kind, _coercer(kind))
+    _building[kind] = registry
+    try:
+        _fill(kind, registry)
+    finally:
+        del _building[kind]
+    _registries[kind] = registry
+    return registry
+
+
+def _fill(kind: str, registry: Registry[Any]) -> None:
+    """Call every plugin's ``register_<kind>`` hook, one at a time, recording failures by plugin name."""
     hook = getattr(pm.hook, f"register_{kind}")
     for impl in hook.get_hookimpls():  # registration order: built-ins first
         plugin_name = impl.plugin_name
@@ -202,8 +219,6 @@ def get_registry(kind: str) -> Registry[Any]:
             BROKEN[plugin_name] = f"hook register_{kind} raised " + "".join(
                 traceback.format_exception_only(type(exc), exc)
             ).strip()
-    _registries[kind] = registry
-    return registry
 
 
 def plugin_names(include_defaults: bool = False) -> list[str]:

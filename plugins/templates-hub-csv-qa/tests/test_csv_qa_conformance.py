@@ -34,8 +34,5 @@ def test_rows_it_can_hold_round_trip(csv_qa):
     assert not cases & {"single_turn", "system", "unicode", "whitespace"}, report.format()
 
 
-@pytest.mark.xfail(strict=True, reason="csv_qa's writer drops reasoning and tools silently instead of raising "
-                                       "RowProblem, and writes a `system` column its default options do not read "
-                                       "back (reported to the lead)")
 def test_writing_never_loses_data(csv_qa):
     check_format("csv_qa", checks=["write_round_trip"]).raise_for_failures()

@@ -68,8 +68,6 @@ def test_listed_with_the_plugin_name(example):
     assert mine["overrides"] == [] and mine["problems"] == [] and mine["broken"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="`templates-hub list` (cli/core.py) passes descriptions to rich as markup, so "
-                   "a built-in description containing '[/INST]' crashes the table (reported to the lead)")
 def test_list_table_shows_the_plugin_name(example):
     table = CliRunner().invoke(main, ["list", "templates"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output

@@ -131,6 +131,7 @@ def list_command(kind: str, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{kind} ({len(rows)})")
@@ -138,7 +139,8 @@ def list_command(kind: str, as_json: bool) -> None:
         table.add_column(col, overflow="fold")
     for row in rows:
         plugin = row["plugin"] + (f" (overrides {row['overrides']})" if row["overrides"] else "")
-        table.add_row(row["name"], plugin, row["description"])
+        # names like "[/INST]" in descriptions are text, not rich markup
+        table.add_row(escape(row["name"]), escape(plugin), escape(row["description"]))
     Console().print(table)
 
 

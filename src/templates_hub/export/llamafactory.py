@@ -152,6 +152,9 @@ class LlamaFactoryExporter(BaseExporter):
             staged.write_with("tokenized", lambda path: result.splits.save_to_disk(str(path)))
             tokenized_path = ctx.export_dir / "tokenized"
             added_tokens = result.added_tokens
+            if result.removed_columns:
+                notes.append(f"column(s) {', '.join(result.removed_columns)} from the preprocessor not exported: "
+                             "LLaMA-Factory's collators would receive them (remove_unused_columns is false there)")
             for split, dataset in result.splits.items():
                 counts[split]["tokenized"] = len(dataset)
                 counts[split]["dropped_while_tokenizing"] = result.dropped.get(split, 0)

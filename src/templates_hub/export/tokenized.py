@@ -34,6 +34,8 @@ class TokenizedSplits:
     #: tokens ``fix_tokenizer`` added to the vocabulary (the model must learn embeddings for them)
     added_tokens: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
+    #: preprocessor output columns LLaMA-Factory would not know what to do with (not exported)
+    removed_columns: list[str] = field(default_factory=list)
 
 
 def prepared_tokenizer(ctx: ExportContext) -> tuple[Any, list[str]]:
@@ -67,8 +69,13 @@ def _call_preprocess(dataset: Dataset, ctx: ExportContext, tokenizer: Any) -> An
     return preprocess_dataset(dataset, **kwargs)
 
 
-def conform(dataset: Dataset, stage: str, *, packing: bool, neat_packing: bool) -> Dataset:
-    """Add missing media columns, order the columns like LLaMA-Factory and cast to its dtypes."""
+def conform(dataset: Dataset, stage: str, *, packing: bool, neat_packing: bool) -> tuple[Dataset, list[str]]:
+    """Add missing media columns, order the columns like LLaMA-Factory and cast to its dtypes.
+
+    Columns LLaMA-Factory does not know (a plugin preprocessor's ``loss_weights``, say) are removed and
+    returned: LLaMA-Factory trains with ``remove_unused_columns=False``, so its collator would receive
+    them and fail on ragged lists.
+    """
     spec = tokenized_features_spec(stage, packing=packing, neat_packing=neat_packing)
     for column in spec:
         if column not in dataset.column_names and column in ("images", "videos", "audios"):
@@ -77,14 +84,14 @@ def conform(dataset: Dataset, stage: str, *, packing: bool, neat_packing: bool) 
     if missing:
         raise UsageError(f"the preprocessor's output lacks LLaMA-Factory's column(s) {', '.join(missing)} for stage "
                          f"{stage!r} (it has {', '.join(dataset.column_names)})")
-    extra = {c: dataset.features[c] for c in dataset.column_names if c not in spec and not c.startswith("_")}
+    unknown = [c for c in dataset.column_names if c not in spec and not c.startswith("_")]
     if "position_ids" not in dataset.column_names:
         spec = {k: v for k, v in spec.items() if k != "position_ids"}
-    order = [c for c in spec if c in dataset.column_names] + list(extra)
+    order = [c for c in spec if c in dataset.column_names]
     dataset = dataset.select_columns(order)
-    target = tokenized_features(stage, packing=packing, neat_packing=neat_packing, extra=extra)
+    target = tokenized_features(stage, packing=packing, neat_packing=neat_packing)
     target = type(target)({c: target[c] for c in order})
-    return dataset if dataset.features == target else dataset.cast(target)
+    return (dataset if dataset.features == target else dataset.cast(target)), unknown
 
 
 def tokenize_splits(ctx: ExportContext, split_names: list[str]) -> TokenizedSplits:
@@ -101,6 +108,7 @@ def tokenize_splits(ctx: ExportContext, split_names: list[str]) -> TokenizedSpli
     out: dict[str, Any] = {}
     stats: dict[str, Any] = {}
     dropped: dict[str, int] = {}
+    removed: list[str] = []
     for split in split_names:
         result = _call_preprocess(ctx.splits[split], ctx, tokenizer)
         dataset = result.dataset
@@ -111,6 +119,7 @@ def tokenize_splits(ctx: ExportContext, split_names: list[str]) -> TokenizedSpli
                 "pretraining packs whole blocks of cutoff_len tokens and drops the remainder" if stage == "pt" else
                 "see the preprocess report")
             raise UsageError(f"export {ctx.name!r}: tokenizing the {split} split left no rows ({why})")
-        out[split] = conform(dataset, stage, packing=packing and stage in ("sft", "pt"),
-                             neat_packing=pre.neat_packing and stage == "sft")
-    return TokenizedSplits(DatasetDict(out), stats, added, dropped)
+        out[split], unknown = conform(dataset, stage, packing=packing and stage in ("sft", "pt"),
+                                      neat_packing=pre.neat_packing and stage == "sft")
+        removed += [c for c in unknown if c not in removed]
+    return TokenizedSplits(DatasetDict(out), stats, added, dropped, removed)

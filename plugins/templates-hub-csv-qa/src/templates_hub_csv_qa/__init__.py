@@ -25,7 +25,7 @@ class CsvQAFormat(FormatAdapter):
     description = "Question/answer tables: question, answer (+ context, system) columns -> one-turn chats"
     kinds = ("sft",)
     writable = True
-    defaults: dict[str, Any] = {"question": "question", "answer": "answer", "context": None, "system": None}
+    defaults: dict[str, Any] = {"question": "question", "answer": "answer", "context": None, "system": "system"}
 
     @classmethod
     def detect(cls, sample: Sequence[Mapping[str, Any]]) -> Detection | None:
@@ -58,14 +58,23 @@ class CsvQAFormat(FormatAdapter):
         return Converted({"messages": messages, "tools": None}, origin)
 
     def write(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Write a one-turn conversation as a table row; refuse anything the table cannot hold."""
         o = self.options
         messages = list(row["messages"])
         out: dict[str, Any] = {}
+        if row.get("tools"):
+            raise RowProblem("tools", "csv_qa has no column for tool schemas", "unrepresentable")
         if messages and messages[0]["role"] == "system":
-            out[o["system"] or "system"] = messages.pop(0)["content"]
+            if not o["system"]:
+                raise RowProblem("messages[0]", "csv_qa was configured without a system column", "unrepresentable")
+            out[o["system"]] = messages.pop(0)["content"]
         roles = [m["role"] for m in messages]
         if roles != ["user", "assistant"] or any(m.get("tool_calls") for m in messages):
             raise RowProblem("messages", "csv_qa holds exactly one question and one plain answer", "unrepresentable")
+        for i, m in enumerate(messages):
+            for key in ("reasoning", "train"):
+                if m.get(key) is not None:
+                    raise RowProblem(f"messages[{i}].{key}", f"csv_qa has no column for {key}", "unrepresentable")
         out[o["question"]] = messages[0]["content"]
         out[o["answer"]] = messages[1]["content"]
         return out
