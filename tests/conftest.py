@@ -22,8 +22,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.pop("TEMPLATES_HUB_PLUGINS_DIR", None)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TEMPLATES_HUB_SHARED", REPO_ROOT.parent / "shared"))
+from shared_paths import REPO_ROOT, SHARED, shared_tokenizer  # noqa: E402,F401  (re-exported for fixtures)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,19 +70,6 @@ def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer)
     path = tmp_path_factory.mktemp("tiny_tokenizer")
     tiny_tokenizer.save_pretrained(path)
     return path
-
-
-def shared_tokenizer(name: str):
-    """Load one of ../shared/tokenizers/NAME, skipping when absent or when its extra library is missing."""
-    path = SHARED / "tokenizers" / name
-    if not path.is_dir():
-        pytest.skip(f"{path} is absent")
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(str(path))
-    except (ImportError, ValueError) as exc:  # sentencepiece / tiktoken missing
-        pytest.skip(f"cannot load {name}: {exc}")
 
 
 @pytest.fixture

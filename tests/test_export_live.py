@@ -53,7 +53,7 @@ def lf_python() -> str:
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory) -> str:
     """A real tokenizer (../shared/tokenizers/qwen2.5) when present, else the tiny one saved to disk."""
-    from conftest import SHARED
+    from shared_paths import SHARED
 
     qwen = SHARED / "tokenizers" / "qwen2.5"
     if qwen.is_dir():
