@@ -23,9 +23,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except TemplatesHubError as exc:
+            # Messages are complete (ConfigError lists its problems in the message itself).
             click.secho(f"error: {exc}", fg="red", err=True)
-            for path, message in getattr(exc, "problems", None) or []:
-                click.echo(f"  {path}: {message}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -54,6 +53,13 @@ def main(plugins_dir: tuple[str, ...]) -> None:
 #: Add a line here for a new command module; do not put commands in this file.
 COMMAND_MODULES: tuple[str, ...] = (
     "templates_hub.cli.core",
+    "templates_hub.cli.validate",
+    "templates_hub.cli.prepare",
+    "templates_hub.cli.preprocess",
+    "templates_hub.cli.train",
+    "templates_hub.cli.export",
+    "templates_hub.cli.templates",
+    "templates_hub.cli.plugins",
 )
 
 for _module in COMMAND_MODULES:

@@ -35,6 +35,26 @@ class PreprocessConfig(BaseModel):
     )
     enable_thinking: bool | None = Field(default=True, description="Reasoning templates: train on the empty thought.")
     preserve_thinking: bool = Field(default=False, description="Reasoning templates: keep chain-of-thought in history.")
+    fast_tokenization: bool = Field(
+        default=True,
+        description="Reuse the ids of constant template text by cutting pieces at added tokens, where the "
+        "tokenizer provably gives the same ids that way (checked automatically; SentencePiece tokenizers whose "
+        "prefix space depends on the position always use exact per-piece encoding).",
+    )
+    drop_untrained: bool = Field(
+        default=True,
+        description="Drop rows left without any trained token (all labels -100: every trained token truncated "
+        "away, or every response masked); each drop is reported with its reason. LLaMA-Factory keeps them.",
+    )
+    media_columns: bool = Field(
+        default=True,
+        description="Add LLaMA-Factory's images/videos/audios columns (nulls for text), which its pairwise and "
+        "KTO collators require.",
+    )
+    packing_window: int = Field(
+        default=10_000, ge=1,
+        description="Streaming only: rows planned together when packing (a Dataset is packed as a whole).",
+    )
     batch_size: int = Field(default=1000, ge=1, description="Rows per batched tokenizer call.")
     num_proc: int | None = Field(default=None, ge=1, description="Worker processes for datasets.map.")
     output_dir: str | None = Field(default=None, description="Where `preprocess` saves the tokenized DatasetDict.")

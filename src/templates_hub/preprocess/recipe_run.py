@@ -1,0 +1,157 @@
+"""``preprocess_recipe``: a recipe's data steps, then tokenization, saved in LLaMA-Factory's ``tokenized_path`` layout.
+
+``prepare`` (load, validate, filter, split) -> ``preprocess_dataset`` on every split -> one
+``DatasetDict`` (``train`` and, when the recipe splits, ``validation``) written with ``save_to_disk``.
+LLaMA-Factory loads such a folder with ``tokenized_path: DIR`` and then skips its own preprocessing.
+
+Next to the dataset the folder holds ``preprocess_report.json`` (counts of every step, statistics per
+split) and ``rejects.jsonl`` (every row dropped by any step, with its source line and reason);
+``datasets.load_from_disk`` ignores both. The folder is written to a temporary sibling and swapped in
+at the end, so an interrupted run never leaves a half-written dataset behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..rejects import RejectsWriter, reject_record
+from .api import PreprocessResult, preprocess_dataset
+
+REPORT_FILE = "preprocess_report.json"
+REJECTS_FILE = "rejects.jsonl"
+
+
+@dataclass
+class RecipePreprocessResult:
+    """The tokenized splits, each split's ``PreprocessResult``, the report and where it was written."""
+
+    splits: Any  # datasets.DatasetDict
+    results: dict[str, PreprocessResult]
+    report: dict[str, Any]
+    out_dir: Path | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = None, overrides: Sequence[str] = (),
+                      progress: bool = True, tokenizer: Any = None,
+                      on_step: Callable[[str, dict[str, Any]], None] | None = None) -> RecipePreprocessResult:
+    """Run ``prepare`` and tokenize every split of ``recipe`` (a ``Recipe`` or a recipe file).
+
+    ``out_dir`` (default: the recipe's ``preprocess.output_dir``; None and unset: nothing is written)
+    receives the tokenized ``DatasetDict``. ``tokenizer`` overrides the recipe's ``tokenizer:``.
+    """
+    from datasets import DatasetDict
+
+    from ..prepare import prepare
+    from ..recipe import Recipe, load_recipe
+    from ..templates import fix_tokenizer, get_template
+
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    notify = on_step or (lambda name, info: None)
+    if tokenizer is None:
+        if recipe.tokenizer is None:
+            raise UsageError("preprocessing needs a tokenizer: set `tokenizer:` in the recipe (or --set tokenizer=DIR)")
+        from ..tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(recipe.tokenizer)
+    template = None
+    added: list[str] = []
+    if recipe.template is not None:
+        template = get_template(recipe.template.name, tokenizer=tokenizer)
+        added = fix_tokenizer(tokenizer, template)
+    with tempfile.TemporaryDirectory(prefix="templates_hub_prepare_") as scratch:
+        prepare_rejects = Path(scratch) / "rejects.jsonl"
+        prepared = prepare(recipe, progress=progress, tokenizer=tokenizer, on_step=on_step, rejects=prepare_rejects)
+        rejected_before = _read(prepare_rejects)
+    kind = prepared.report.get("kind", "sft")
+    if template is None and kind != "text":
+        raise UsageError(f"the data are {kind} rows: set `template:` in the recipe (a name such as qwen, a file, "
+                         "or `tokenizer` for the tokenizer's own chat template)")
+    options = recipe.template.render_options(recipe.preprocess) if recipe.template is not None else None
+    config = recipe.preprocess
+    results: dict[str, PreprocessResult] = {}
+    for name, split in prepared.splits.items():
+        result = preprocess_dataset(split, template=template, tokenizer=tokenizer, config=config, kind=kind,
+                                    render_options=options, source=recipe.data.label, progress=progress)
+        results[name] = result
+        notify("preprocess", {"split": name, **result.stats})
+    splits = DatasetDict({name: r.dataset for name, r in results.items()})
+    first = next(iter(results.values()))
+    report: dict[str, Any] = {
+        "recipe": recipe.run_name,
+        "kind": kind,
+        "preprocessor": first.preprocessor,
+        "stage": first.stage,
+        "template": getattr(template, "name", None),
+        "tokenizer": recipe.tokenizer,
+        "tokens_added": added,
+        "cutoff_len": config.cutoff_len,
+        "tokenization": config.tokenization,
+        "tokenizer_engine": first.engine,
+        "splits": {name: r.stats for name, r in results.items()},
+        "prepare": prepared.report,
+    }
+    target = Path(out_dir) if out_dir is not None else (Path(config.output_dir) if config.output_dir else None)
+    files: dict[str, Path] = {}
+    if target is not None:
+        from .api import _progress
+
+        with _progress(progress):
+            files = _write(splits, results, rejected_before, report, target, config.num_proc)
+        report["files"] = {k: str(v) for k, v in files.items()}
+        notify("write", {"step": "write", "files": report["files"]})
+    return RecipePreprocessResult(splits, results, report, target, files)
+
+
+def _write(splits: Any, results: dict[str, PreprocessResult], rejected_before: list[dict[str, Any]],
+           report: dict[str, Any], target: Path, num_proc: int | None) -> dict[str, Path]:
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"--out {target}: exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
+    try:
+        splits.save_to_disk(str(tmp), num_proc=num_proc if num_proc and num_proc > 1 else None)
+        with RejectsWriter(tmp / REJECTS_FILE) as writer:
+            for record in rejected_before:
+                writer.write(record)
+            for name, result in results.items():
+                for issue in result.rejects:
+                    record = reject_record(issue, "preprocess")
+                    record["split"] = name
+                    writer.write(record)
+        files = {"dataset": target, "report": target / REPORT_FILE, "rejects": target / REJECTS_FILE}
+        report = {**report, "files": {k: str(v) for k, v in files.items()}}
+        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n",
+                                       encoding="utf-8")
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return files
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    """The reject records ``prepare`` wrote (load and filter steps)."""
+    from ..rejects import read_rejects
+
+    return read_rejects(path) if path.is_file() else []
