@@ -6,7 +6,9 @@ marked ``shared``, which skip cleanly when the folder is absent (``shared_dir`` 
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 # Before datasets is imported anywhere: keep its cache out of the user's home and stay offline.
 _CACHE = tempfile.mkdtemp(prefix="templates_hub_test_cache_")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)  # no leftovers in /tmp
 os.environ.setdefault("HF_DATASETS_CACHE", _CACHE)
 os.environ.setdefault("HF_HOME", _CACHE)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -128,3 +128,50 @@ def test_hook_may_look_up_builtins_while_registering(isolated_plugins):
     assert "based_on_builtin" not in BROKEN
     assert reg.entry("chatml_variant").plugin == "based_on_builtin"
     assert reg.get("chatml_variant").default_system == "Be brief."
+
+
+_SINGLE_FILE_PLUGIN = '''
+from templates_hub import hookimpl
+from templates_hub.formats import FormatAdapter
+
+
+class LinesFormat(FormatAdapter):
+    """One question per line."""
+
+    name = "dir_plugin_lines"
+    description = "from a single-file plugin"
+    kinds = ("sft",)
+
+
+@hookimpl
+def register_formats(register):
+    register(LinesFormat)
+'''
+
+
+def test_plugins_dir_loads_single_file_plugins(tmp_path, cli_runner):
+    from templates_hub import plugins
+    from templates_hub.cli import main
+
+    (tmp_path / "my_lines.py").write_text(_SINGLE_FILE_PLUGIN, encoding="utf-8")
+    (tmp_path / "broken_one.py").write_text("import not_a_module_anywhere\n", encoding="utf-8")
+    try:
+        result = cli_runner.invoke(main, ["--plugins-dir", str(tmp_path), "list", "formats", "--json"])
+        assert result.exit_code == 0, result.output
+        rows = {r["name"]: r for r in json.loads(result.stdout)}
+        assert rows["dir_plugin_lines"]["plugin"] == "my_lines"
+        described = {d["name"]: d for d in json.loads(cli_runner.invoke(main, ["plugins"]).stdout)}
+        assert "not_a_module_anywhere" in described["broken_one"]["broken"]
+        assert described["my_lines"]["registered"] == {"formats": ["dir_plugin_lines"]}
+    finally:
+        for name in ("my_lines", "broken_one"):
+            plugins.unregister_plugin(name)
+        plugins._loaded_dirs.discard(str(tmp_path.resolve()))
+
+
+def test_plugins_dir_that_is_not_a_directory_is_a_clear_error(tmp_path, cli_runner):
+    from templates_hub.cli import main
+
+    result = cli_runner.invoke(main, ["--plugins-dir", str(tmp_path / "missing"), "list", "formats"])
+    assert result.exit_code == 2
+    assert "not a directory" in result.output and "Traceback" not in result.output

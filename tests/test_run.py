@@ -61,7 +61,9 @@ def test_demo_dry_run_cli(cli_runner, tmp_path):
     assert result.exit_code == 0, result.output
     for expected in ("load", "filter", "split", "preprocess train", "preprocess validation", "checks", "all passed"):
         assert expected in result.output
-    assert not (tmp_path / "m").exists()  # nothing trained
+    assert not (tmp_path / "m" / "config.json").exists()  # nothing trained
+    rejects = [json.loads(line) for line in (tmp_path / "m" / "rejects.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rejects].count("validate") == 1 and "rejects.jsonl" in result.output
 
 
 def test_demo_run_trains_saves_and_reports(tmp_path):
@@ -82,6 +84,12 @@ def test_demo_run_trains_saves_and_reports(tmp_path):
     assert "loss" in table["train"]["details"] and table["preprocess train"]["tokens"] > 0
     paths = result.paths()
     assert paths["model"] == str(tmp_path / "model") and (tmp_path / "export" / "demo" / "manifest.json").is_file()
+    # every row read is trained on, validated on, or in the rejects file with its line and reason
+    rejects = (tmp_path / "model" / "rejects.jsonl").read_text().splitlines()
+    assert paths["rejects"] == str(tmp_path / "model" / "rejects.jsonl")
+    load = next(s for s in result.steps if s["step"] == "load")
+    kept = sum(s["rows_out"] for s in result.steps if s["step"].startswith("preprocess"))
+    assert load["rows_in"] == kept + len(rejects)
     saved = AutoTokenizer.from_pretrained(tmp_path / "model")
     assert saved.chat_template == get_template("chatml").to_jinja()
     assert saved.eos_token == "<|im_end|>"

@@ -30,17 +30,18 @@ def reject_record(issue: RowIssue, step: str, data: Any = None) -> dict[str, Any
 
 
 class RejectsWriter:
-    """Append reject records to a JSONL file (created, or truncated, on open)."""
+    """Write reject records to a JSONL file (created or truncated on open; ``append=True`` adds to it)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, append: bool = False):
         self.path = Path(path)
         self.count = 0
+        self.append = append
         self._fh: TextIO | None = None
 
     def __enter__(self) -> RejectsWriter:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("w", encoding="utf-8")
+            self._fh = self.path.open("a" if self.append else "w", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write rejects file {self.path}: {exc.strerror}") from None
         return self

@@ -171,6 +171,7 @@ def run(
     on_step: StepCallback | None = None,
     prepare_dir: str | Path | None = None,
     export: bool = True,
+    rejects: str | Path | None = None,
 ) -> RunResult:
     """Prepare, preprocess, export (when the recipe has ``export:``) and train (when it has ``train:``).
 
@@ -178,6 +179,8 @@ def run(
     file). ``dry_run``: stop before loading the model (every check that needs no weights still runs).
     ``on_step(name, record)`` is called after each step; ``prepare_dir`` also writes prepare's files
     (splits, report.json, rejects.jsonl) there; ``export=False`` skips the export step (``templates-hub train``).
+    ``rejects``: the file that receives every row dropped by validation, filters or preprocessing (default:
+    ``rejects.jsonl`` in ``train.output_dir``, so rows in == rows trained + rejected can always be checked).
     """
     from .train import checks
     from .train.model import max_positions, vocab_rows
@@ -204,8 +207,10 @@ def run(
         if name in ("load", "filter", "split"):
             record(dict(info))
 
+    if rejects is None and recipe.train is not None and prepare_dir is None:
+        rejects = Path(config.output_dir) / "rejects.jsonl"
     data = build_data(recipe, setup, progress=progress, out_dir=str(prepare_dir) if prepare_dir else None,
-                      on_step=prepared_step)
+                      on_step=prepared_step, rejects=str(rejects) if rejects is not None and is_main_process() else None)
     result.data = data
     for split, stats in data.preprocess_stats.items():
         record({"step": f"preprocess {split}", **stats})

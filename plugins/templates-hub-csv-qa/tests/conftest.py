@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -10,6 +12,7 @@ import pytest
 
 # Same isolation as the main suite, for runs of this folder alone: a private datasets cache, offline.
 _CACHE = tempfile.mkdtemp(prefix="templates_hub_csv_qa_test_cache_")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)  # no leftovers in /tmp
 os.environ.setdefault("HF_DATASETS_CACHE", _CACHE)
 os.environ.setdefault("HF_HOME", _CACHE)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

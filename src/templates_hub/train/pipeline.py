@@ -130,10 +130,11 @@ def main_process_first(config: TrainConfig | None = None) -> Iterator[None]:
 
 
 def build_data(recipe: Any, setup: TokenizerSetup, *, progress: bool = True, out_dir: str | None = None,
-               on_step: Any = None) -> TokenizedData:
+               on_step: Any = None, rejects: str | None = None) -> TokenizedData:
     """Tokenized train / validation splits from the recipe (prepare + preprocess) or ``train.tokenized_path``.
 
     ``out_dir``: also write prepare's files (splits, report.json, rejects.jsonl) there.
+    ``rejects``: write every row dropped by any step (validation, filters, preprocessing) to this file.
     ``on_step(name, info)`` is called after each step (load, filter, split, write, preprocess).
     """
     from ..preprocess.api import preprocess_dataset
@@ -148,10 +149,12 @@ def build_data(recipe: Any, setup: TokenizerSetup, *, progress: bool = True, out
         return TokenizedData(splits=splits, source=config.tokenized_path, **_layout(preprocess, stage))
 
     from ..prepare import prepare
+    from ..rejects import RejectsWriter
 
     notify = on_step or (lambda name, info: None)
     with main_process_first(config):
-        prepared = prepare(recipe, out_dir=out_dir, progress=progress, tokenizer=setup.tokenizer, on_step=on_step)
+        prepared = prepare(recipe, out_dir=out_dir, progress=progress, tokenizer=setup.tokenizer, on_step=on_step,
+                           rejects=rejects)
         kind = str(prepared.report.get("kind") or "sft")
         options = recipe.template.render_options(preprocess) if recipe.template is not None else None
         splits: dict[str, Any] = {}
@@ -167,6 +170,9 @@ def build_data(recipe: Any, setup: TokenizerSetup, *, progress: bool = True, out
             splits[name] = result.dataset
             stats[name] = dict(result.stats) | {"preprocessor": result.preprocessor}
             notify("preprocess", {"step": "preprocess", "split": name, **stats[name]})
+            if prepared.rejects_path is not None and result.rejects:
+                with RejectsWriter(prepared.rejects_path, append=True) as writer:
+                    writer.write_issues(result.rejects, "preprocess")
     return TokenizedData(
         splits=splits,
         prepare_report=dict(prepared.report),
