@@ -86,6 +86,14 @@ def test_unknown_stage_and_bad_packing(tiny_tokenizer):
         collator_for("sft", tiny_tokenizer, packing=True)([{"input_ids": [1], "labels": [1]}])
 
 
+def test_plain_collator_refuses_packed_rows(tiny_tokenizer):
+    """Padding packed rows without isolating their examples would silently let them attend to each other."""
+    pack = build_pack([[1, 2, 3], [4, 5]], [[1, 2, 3], [4, 5]], length=8, pad_id=0, neat=False)
+    with pytest.raises(UsageError, match="packing=True"):
+        collator_for("sft", tiny_tokenizer)([pack])
+    assert collator_for("sft", tiny_tokenizer, packing=True)([pack])["attention_mask"].dim() == 4
+
+
 def test_segments_from_neat_ids_or_position_restarts():
     plain = build_pack([[1, 2, 3], [4, 5]], [[1, 2, 3], [4, 5]], length=7, pad_id=0, neat=False)
     neat = build_pack([[1, 2, 3], [4, 5]], [[1, 2, 3], [4, 5]], length=7, pad_id=0, neat=True)

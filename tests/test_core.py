@@ -131,8 +131,17 @@ def test_hook_may_look_up_builtins_while_registering(isolated_plugins):
 
 
 _SINGLE_FILE_PLUGIN = '''
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from templates_hub import hookimpl
 from templates_hub.formats import FormatAdapter
+
+
+@dataclass
+class Settings:  # dataclasses look their module up in sys.modules while the file runs
+    column: str = "line"
 
 
 class LinesFormat(FormatAdapter):
@@ -155,6 +164,9 @@ def test_plugins_dir_loads_single_file_plugins(tmp_path, cli_runner):
 
     (tmp_path / "my_lines.py").write_text(_SINGLE_FILE_PLUGIN, encoding="utf-8")
     (tmp_path / "broken_one.py").write_text("import not_a_module_anywhere\n", encoding="utf-8")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "my_lines.py").write_text(_SINGLE_FILE_PLUGIN, encoding="utf-8")
     try:
         result = cli_runner.invoke(main, ["--plugins-dir", str(tmp_path), "list", "formats", "--json"])
         assert result.exit_code == 0, result.output
@@ -163,10 +175,14 @@ def test_plugins_dir_loads_single_file_plugins(tmp_path, cli_runner):
         described = {d["name"]: d for d in json.loads(cli_runner.invoke(main, ["plugins"]).stdout)}
         assert "not_a_module_anywhere" in described["broken_one"]["broken"]
         assert described["my_lines"]["registered"] == {"formats": ["dir_plugin_lines"]}
+        assert described["my_lines"]["broken"] is None
+        result = cli_runner.invoke(main, ["--plugins-dir", str(taken), "plugins"])
+        described = {d["name"]: d for d in json.loads(result.stdout)}
+        assert "a plugin named 'my_lines' is already loaded" in described[str(taken / "my_lines.py")]["broken"]
     finally:
-        for name in ("my_lines", "broken_one"):
+        for name in ("my_lines", "broken_one", str(taken / "my_lines.py")):
             plugins.unregister_plugin(name)
-        plugins._loaded_dirs.discard(str(tmp_path.resolve()))
+        plugins._loaded_dirs.difference_update({str(tmp_path.resolve()), str(taken.resolve())})
 
 
 def test_plugins_dir_that_is_not_a_directory_is_a_clear_error(tmp_path, cli_runner):
@@ -175,3 +191,90 @@ def test_plugins_dir_that_is_not_a_directory_is_a_clear_error(tmp_path, cli_runn
     result = cli_runner.invoke(main, ["--plugins-dir", str(tmp_path / "missing"), "list", "formats"])
     assert result.exit_code == 2
     assert "not a directory" in result.output and "Traceback" not in result.output
+
+
+def test_a_broken_plugin_leaves_the_registry_as_it_was():
+    """A hook that overrides a name and then raises must not take the overridden component with it."""
+    reg: Registry[str] = Registry("formats")
+    reg.add("builtin-text", "text", plugin="builtin")
+    reg.add("first", "x", plugin="builtin")
+    reg.add("mine", "text", plugin="broken", override=True)
+    with pytest.raises(PluginError):
+        reg.add("second", "x", plugin="broken")
+    reg.remove_plugin("broken")
+    assert reg.get("text") == "builtin-text" and reg.entry("text").plugin == "builtin"
+    assert reg.get("x") == "first" and not reg.conflicts
+
+
+class _OverridesThenRaises:
+    __name__ = "overrides_then_raises"
+
+    @staticmethod
+    @hookimpl
+    def register_formats(register):
+        from templates_hub.formats.text import TextFormat
+
+        register(TextFormat, name="text", override=True)
+        raise RuntimeError("half-way")
+
+
+def test_a_hook_that_raises_after_overriding_keeps_the_builtin(isolated_plugins):
+    from templates_hub.plugins import BROKEN
+
+    isolated_plugins(_OverridesThenRaises(), "overrides_then_raises")
+    entry = get_registry("formats").entry("text")
+    assert entry.plugin == "templates_hub.formats.builtin" and entry.overrides is None
+    assert "half-way" in BROKEN["overrides_then_raises"]
+
+
+class _Collides:
+    __name__ = "collides"
+
+    @staticmethod
+    @hookimpl
+    def register_formats(register):
+        from templates_hub.formats.text import TextFormat
+
+        register(TextFormat, name="sharegpt")
+
+    @staticmethod
+    @hookimpl
+    def register_filter(register):  # misspelt: never called
+        raise AssertionError("not a hook")
+
+
+def test_collisions_and_misspelt_hooks_are_reported(isolated_plugins, cli_runner):
+    from templates_hub.cli import main
+    from templates_hub.plugins import describe_plugins
+
+    isolated_plugins(_Collides(), "collides")
+    with pytest.raises(PluginError, match="'templates_hub.formats.builtin' and 'collides'"):
+        get_registry("formats").get("sharegpt")
+    problems = {d["name"]: d["problems"] for d in describe_plugins()}["collides"]
+    assert any("register_filter is not a templates-hub hook (did you mean register_filters?)" in p for p in problems)
+    assert any("'sharegpt' is registered by both plugin 'templates_hub.formats.builtin' and plugin 'collides'" in p
+               for p in problems)
+    rows = json.loads(cli_runner.invoke(main, ["list", "formats", "--json"]).stdout)
+    sharegpt = [r for r in rows if r["name"] == "sharegpt"]
+    assert len(sharegpt) == 1 and sharegpt[0]["description"].startswith("CONFLICT")
+
+
+def test_a_plugins_dir_env_var_that_is_not_a_folder_fails_every_time(monkeypatch, tmp_path):
+    from templates_hub import plugins
+
+    monkeypatch.setattr(plugins, "_loaded", False)
+    monkeypatch.setenv("TEMPLATES_HUB_PLUGINS_DIR", str(tmp_path / "missing"))
+    for _ in range(2):  # not only on the first call: the next one must not silently run without it
+        with pytest.raises(PluginError, match="TEMPLATES_HUB_PLUGINS_DIR .*missing: not a directory"):
+            plugins.get_registry("formats")
+
+
+def test_a_broken_builtin_is_listed_without_all(monkeypatch):
+    from templates_hub import plugins
+
+    monkeypatch.setitem(plugins.BROKEN, "templates_hub.export.builtin", "ImportError: no module named x")
+    monkeypatch.setitem(plugins.BROKEN, "templates_hub.never_imported", "ImportError: y")
+    described = {d["name"]: d for d in plugins.describe_plugins()}
+    assert described["templates_hub.export.builtin"]["broken"] == "ImportError: no module named x"
+    assert described["templates_hub.never_imported"]["broken"] == "ImportError: y"
+    assert "templates_hub.formats.builtin" not in described  # healthy built-ins only with --all

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from shared_paths import shared_tokenizer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_paths import shared_tokenizer
 
 from templates_hub.errors import TokenizerError
 from templates_hub.preprocess.encode import TokenizerEngine, encode_pieces, profile_tokenizer
@@ -127,6 +127,75 @@ def test_ascii_text_skips_the_unicode_normalizer_exactly(nfc_tokenizer, rows):
     engine.encode_pieces([[Piece("plain ascii text")]])
     assert engine._ascii_ok is True  # the skip was verified and used
     assert nfc_tokenizer.backend_tokenizer.normalizer is not None  # restored after every call
+
+
+def test_normalizer_is_restored_when_encoding_fails(nfc_tokenizer):
+    backend = nfc_tokenizer.backend_tokenizer
+    with pytest.raises(TypeError):
+        TokenizerEngine._without_normalizer(backend, ["fine", None])  # type: ignore[list-item]
+    assert backend.normalizer is not None
+    assert nfc_tokenizer.encode("e\u0301", add_special_tokens=False) == nfc_tokenizer.encode("é", add_special_tokens=False)
+
+
+def _variant(name):
+    """Tokenizers whose configuration touches each rule of the split / ASCII tiers (see profile_tokenizer)."""
+    from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from templates_hub.tiny import _DEFAULT_CORPUS
+
+    pre = {"metaspace_always": pre_tokenizers.Metaspace(prepend_scheme="always"),
+           "prefix_space": pre_tokenizers.ByteLevel(add_prefix_space=True)}.get(
+        name, pre_tokenizers.ByteLevel(add_prefix_space=False))
+    norm = {"nfkc": normalizers.NFKC(), "nfkc_lowercase": normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
+            "normalized_added": normalizers.NFKC()}.get(name)
+    tk = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tk.pre_tokenizer = pre
+    if norm is not None:
+        tk.normalizer = norm
+    trainer = trainers.BpeTrainer(vocab_size=600, show_progress=False, special_tokens=["<unk>", *SPECIALS],
+                                  initial_alphabet=[f"<0x{i:02X}>" for i in range(256)] + pre_tokenizers.ByteLevel.alphabet())
+    tk.train_from_iterator(list(_DEFAULT_CORPUS), trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                  additional_special_tokens=[t for t in SPECIALS if t not in ("<s>", "</s>")])
+    if name == "stripping_added":
+        tok.add_tokens([AddedToken("<mask>", lstrip=True, rstrip=True)])
+    if name == "normalized_added":
+        tok.add_tokens([AddedToken("hello", normalized=True), AddedToken("ﬁ", normalized=False)])
+    if name == "plain_words_added":
+        tok.add_tokens(["ab", "the"])
+    return tok
+
+
+# (variant, split tier expected, ASCII text skips the normalizer)
+VARIANTS = [("prefix_space", True, False), ("metaspace_always", True, False), ("nfkc", True, True),
+            ("nfkc_lowercase", True, False), ("stripping_added", False, False), ("normalized_added", False, True),
+            ("plain_words_added", True, False)]
+RISKY = st.sampled_from(list("abX9 .,'\n") + ["ＡＢ", "ﬁ", "ﬁne", "hello", "HELLO", "<mask>", " <mask> ", "the", "ab", "é",
+                                                "e\u0301", "数", "😀", "\n\n"])
+RISKY_ROWS = st.lists(st.lists(st.one_of(
+    st.lists(st.one_of(RISKY, st.sampled_from(SPECIALS)), max_size=12).map(lambda p: Piece("".join(p))),
+    st.sampled_from(SPECIALS).map(lambda t: Piece(t, special=True))), max_size=5), min_size=1, max_size=3)
+
+
+@pytest.mark.parametrize(("name", "split", "ascii_skip"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_tokenizer_variants_get_the_right_tier_and_exact_ids(name, split, ascii_skip):
+    """Prefix spaces, NFKC (full-width letters, ligatures), added tokens that strip whitespace or match after
+    normalization, plain words added as tokens: each tier is taken only where it is exact."""
+    tok = _variant(name)
+    engine = TokenizerEngine(tok)
+    assert (engine.profile.split_exact, engine.profile.ascii_unnormalized) == (split, ascii_skip), engine.profile.reason
+
+    @settings(max_examples=40, deadline=None)
+    @given(RISKY_ROWS)
+    def check(rows):
+        for _ in range(2):  # the second pass is served partly from the caches
+            for row, enc in zip(rows, engine.encode_pieces(rows), strict=True):
+                assert enc.ids == naive(tok, row)
+        normalizer = tok.backend_tokenizer.normalizer
+        assert (normalizer is None) == (name not in ("nfkc", "nfkc_lowercase", "normalized_added"))
+
+    check()
 
 
 def test_whole_mode_attributes_tokens_to_pieces(tiny_tokenizer):

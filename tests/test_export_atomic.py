@@ -176,3 +176,54 @@ def test_a_killed_export_is_recovered_by_the_next_one(monkeypatch, previous_expo
         assert state == old or set(state) == set(expected_new), f"step {step} ({calls[step - 1]})"
         assert list(list_leftovers(out)) == [], f"step {step} left {list(list_leftovers(out))}"
         _restore(out, pristine)
+
+
+def test_a_killed_export_is_resolved_before_the_existing_export_is_judged(monkeypatch, previous_export):
+    """Killed after its directory was swapped in, an export leaves a journal: the next export must undo it
+    before comparing with "the existing export", not take the half-swapped directory for a finished one."""
+    out, pristine = previous_export
+    changed = {"hyperparameters": {"num_train_epochs": 1.0}}  # same files and dataset_info entries, new config
+    calls, _ = _count_steps(monkeypatch, out, pristine, **changed)
+    step = next(i for i, (kind, name) in enumerate(calls, start=1) if kind == "rename" and name == "dataset_info.json")
+    monkeypatch.setattr(atomic.FS, "step", StepCounter(fail_at=step, exc=Killed))
+    monkeypatch.setattr(atomic, "_rollback", lambda swaps: None)
+    monkeypatch.setattr(StagedExport, "_discard", lambda self: None)
+    monkeypatch.setattr(atomic, "_remove_now", lambda path: None)
+    with pytest.raises(Killed):
+        _new_export(out, **changed)
+    monkeypatch.undo()
+    assert list(list_leftovers(out))  # the journal and the old copies are still there
+    with pytest.raises(UsageError, match="pass --force"):  # rolled back: the old export is there again
+        run_export(out, "llamafactory", "kto", name="kto", validation=1, **changed)
+    assert snapshot(out) == snapshot(pristine)
+
+
+def test_file_system_errors_are_messages(monkeypatch, tmp_path):
+    """A read-only directory, a full disk ...: one message naming the path, nothing left behind."""
+
+    def refuse(kind, target):
+        if kind == "write":
+            raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(atomic.FS, "step", refuse)
+    with pytest.raises(UsageError, match="cannot write the llamafactory export: Permission denied"):
+        run_export(tmp_path / "out", "llamafactory", "sft")
+    assert not (tmp_path / "out").exists()
+
+
+def test_recovering_an_export_that_was_already_rolled_back_keeps_the_old_state(monkeypatch, previous_export):
+    """Killed after its in-process rollback but before removing the journal: recovering again must not
+    take the restored old files for new ones (and delete them)."""
+    out, pristine = previous_export
+    calls, _ = _count_steps(monkeypatch, out, pristine)
+    step = next(i for i, (kind, name) in enumerate(calls, start=1) if kind == "rename" and name == "dataset_info.json")
+    remove_now = atomic._remove_now
+    monkeypatch.setattr(atomic.FS, "step", StepCounter(fail_at=step))
+    monkeypatch.setattr(atomic, "_remove_now",
+                        lambda path: None if path.name.endswith(atomic.JOURNAL_SUFFIX) else remove_now(path))
+    with pytest.raises(Interrupted):
+        _new_export(out)
+    monkeypatch.undo()
+    assert {p.name for p in list_leftovers(out)} == {f".kto{atomic.JOURNAL_SUFFIX}"}
+    assert recover(out, "kto") == "rolled back an interrupted export"
+    assert snapshot(out) == snapshot(pristine)

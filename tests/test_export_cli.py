@@ -81,6 +81,28 @@ def test_api_export_with_a_custom_template_recipe(tmp_path):
     assert templates_hub.export.export is not None and callable(templates_hub.export)
 
 
+def test_out_dir_under_a_file_is_refused_before_the_data_work(cli_runner, tmp_path, monkeypatch):
+    import templates_hub.prepare
+
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setattr(templates_hub.prepare, "prepare", lambda *a, **k: pytest.fail("prepared the data"))
+    result = cli_runner.invoke(main, ["export", "trl", str(RECIPE), "--out", str(tmp_path / "file" / "sub")])
+    assert result.exit_code == 2 and "file is a file" in result.output and "Traceback" not in result.output
+
+
+def test_a_lone_export_section_without_target_applies_to_every_target(tmp_path):
+    from templates_hub.export.api import select_config
+    from templates_hub.recipe import recipe_from_data
+
+    base = {"data": {"path": str(FIXTURES / "sft.jsonl")}}
+    untargeted = recipe_from_data({**base, "export": {"layout": "alpaca", "hyperparameters": {"learning_rate": 1.0}}})
+    for target in ("llamafactory", "trl", "axolotl"):
+        config = select_config(untargeted, target)
+        assert config.target == target and config.hyperparameters == {"learning_rate": 1.0}
+    targeted = recipe_from_data({**base, "export": {"target": "llamafactory", "hyperparameters": {"lr": 1}}})
+    assert select_config(targeted, "trl").hyperparameters == {}  # settings named for another tool stay there
+
+
 def test_api_needs_an_out_dir_and_a_known_target(tmp_path):
     from templates_hub.export import export
 

@@ -239,6 +239,33 @@ def test_recipe_settings_reach_the_yaml(tmp_path):
     assert config["default_system"] == "Be kind." and config["tool_format"] == "qwen"
 
 
+def test_warmup_and_numbers_from_the_train_section(tmp_path):
+    """LLaMA-Factory 0.9.5's transformers lets warmup_ratio override warmup_steps: the default must not
+    silently replace the user's warmup_steps; a number YAML read as a string ("1e-3") is written as a number."""
+    from templates_hub.train.config import TrainConfig
+
+    run_export(tmp_path, "llamafactory", "sft")
+    config = yaml.safe_load((tmp_path / "sft" / "llamafactory_sft.yaml").read_text())
+    assert config["warmup_steps"] == 0.1 and "warmup_ratio" not in config
+    run_export(tmp_path, "llamafactory", "sft", name="mine", train=TrainConfig(warmup_steps=20, learning_rate="1e-3"),
+               hyperparameters={"warmup_ratio": 0.05})
+    config = yaml.safe_load((tmp_path / "mine" / "llamafactory_sft.yaml").read_text())
+    assert config["warmup_steps"] == 20 and config["warmup_ratio"] == 0.05  # both the user's: theirs to resolve
+    assert config["learning_rate"] == 0.001
+    with pytest.raises(ConfigError, match="train.num_train_epochs: 'abc' is not valid"):
+        run_export(tmp_path, "llamafactory", "sft", name="bad", train=TrainConfig(num_train_epochs="abc"))
+
+
+def test_random_model_configs_are_not_a_model_for_llamafactory(tmp_path):
+    from templates_hub.train.config import TrainConfig
+
+    for model in ("tiny-random", str(tmp_path / "tiny_model.json")):
+        with pytest.raises(UsageError, match="needs a model"):
+            run_export(tmp_path, "llamafactory", "sft", model=None, train=TrainConfig(model=model))
+    run_export(tmp_path, "llamafactory", "sft", model=None, train=TrainConfig(model="org/real"))
+    assert yaml.safe_load((tmp_path / "sft" / "llamafactory_sft.yaml").read_text())["model_name_or_path"] == "org/real"
+
+
 def test_hyperparameter_typo_names_the_key_and_close_matches(tmp_path):
     with pytest.raises(ConfigError) as info:
         run_export(tmp_path, "llamafactory", "sft", hyperparameters={"learning_rat": 1e-4, "lora_rnak": 4})

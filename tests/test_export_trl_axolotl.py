@@ -102,6 +102,22 @@ def test_trl_key_checks(tmp_path):
         run_export(tmp_path, "trl", "sft", name="frozen", finetuning_type="freeze")
 
 
+@pytest.mark.parametrize("target, config_file", [("trl", "trl_sft.yaml"), ("axolotl", "axolotl.yaml")])
+def test_the_users_warmup_replaces_the_default_warmup_ratio(tmp_path, target, config_file):
+    """The default warmup_ratio must not stay beside the user's warmup_steps: transformers 5.5 lets it
+    override warmup_steps, axolotl refuses the pair. axolotl's warmup_steps counts whole steps, so the
+    transformers 5 way of giving a ratio (warmup_steps: 0.25) is written as warmup_ratio there."""
+    from templates_hub.train.config import TrainConfig
+
+    run_export(tmp_path, target, "sft", train=TrainConfig(warmup_steps=0.25))
+    config = _config(tmp_path / "sft" / config_file)
+    expected = {"warmup_ratio": 0.25} if target == "axolotl" else {"warmup_steps": 0.25}
+    assert {k: v for k, v in config.items() if k.startswith("warmup")} == expected
+    run_export(tmp_path, target, "sft", name="steps", train=TrainConfig(warmup_steps=30))
+    config = _config(tmp_path / "steps" / config_file)
+    assert config["warmup_steps"] == 30 and "warmup_ratio" not in config
+
+
 def test_trl_full_finetuning_has_no_peft_keys(tmp_path):
     run_export(tmp_path, "trl", "sft", finetuning_type="full")
     config = _config(tmp_path / "sft" / "trl_sft.yaml")

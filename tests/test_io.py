@@ -223,6 +223,7 @@ def test_invalid_utf8_rejects_only_that_line(tmp_path):
     result = load_canonical(path, format="sharegpt")
     assert list(result.dataset["_row"]) == [1, 3]
     assert _issues(result) == [(2, "(line)", "bad_encoding")] and "invalid UTF-8" in result.rejects[0].reason
+    assert result.rejects[0].raw == '{"x": "\ufffd\ufffd"}'  # the line, bad bytes replaced
     _accounted(result)
 
 
@@ -280,10 +281,69 @@ def test_an_array_with_no_rows(tmp_path):
         load_canonical(_write(tmp_path / "d.json", "[]"), format="alpaca")
 
 
-def test_bad_csv_is_located(tmp_path):
-    path = _write(tmp_path / "d.csv", b"instruction,output\nq,a\nr,\xff\n")
-    with pytest.raises(DataError, match=r"d.csv: line 3: invalid UTF-8"):
-        load_canonical(path)
+@pytest.mark.parametrize("streaming", [False, True])
+def test_csv_rows_with_bad_bytes_are_rejected_one_by_one(tmp_path, streaming):
+    path = _write(tmp_path / "d.csv", b"instruction,output\nq,a\nr,\xff\nq,b\n")
+    result = load_canonical(path, streaming=streaming)
+    kept = list(result.dataset)
+    assert [r["_row"] for r in kept] == [1, 3]
+    assert _issues(result) == [(2, "output", "bad_encoding")]
+    assert result.rejects[0].reason == "invalid UTF-8 (byte 0xff at byte 1)"
+    assert result.rejects[0].raw == {"instruction": "r", "output": "\ufffd"}
+
+
+def test_bad_bytes_in_the_csv_header_are_an_io_error(tmp_path):
+    with pytest.raises(DataError, match=r"d.csv: line 1 \(the header\): invalid UTF-8"):
+        load_canonical(_write(tmp_path / "d.csv", b"instruction,out\xffput\nq,a\n"))
+
+
+RAGGED = b'instruction,output\nq,a\n"multi\nline",x\nq2,a2,extra\n\nq3\n  \nlast,z\n'
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_ragged_csv_rows_are_rejected_with_their_text(tmp_path, streaming):
+    """pandas pads short rows with "" and stops at long ones; every ragged row must be a located reject."""
+    result = load_canonical(_write(tmp_path / "d.csv", RAGGED), streaming=streaming)
+    kept = list(result.dataset)
+    assert [(r["_row"], r["messages"][0]["content"]) for r in kept] == [(1, "q"), (2, "multi\nline"), (6, "last")]
+    assert _issues(result) == [(3, "(row)", "ragged_row"), (4, "(row)", "ragged_row"), (5, "(row)", "ragged_row")]
+    assert [i.reason for i in result.rejects] == [
+        "the row has 3 fields, the header has 2", "the row has 1 field, the header has 2",
+        "the row has 1 field, the header has 2",
+    ]
+    assert [i.raw for i in result.rejects] == ["q2,a2,extra", "q3", "  "]
+    if not streaming:
+        _accounted(result)
+
+
+def test_validate_accounts_for_ragged_csv_rows(tmp_path):
+    from templates_hub.rejects import read_rejects
+    from templates_hub.validate import validate_file
+
+    report = validate_file(_write(tmp_path / "d.csv", RAGGED), rejects_path=tmp_path / "r.jsonl")
+    assert (report.total, report.valid, report.invalid) == (6, 3, 3)
+    assert [r["data"] for r in read_rejects(tmp_path / "r.jsonl")] == ["q2,a2,extra", "q3", "  "]
+
+
+def test_csv_header_names_like_pandas_and_refuses_duplicates(tmp_path):
+    result = load_canonical(_write(tmp_path / "i.csv", ",instruction,output\n0,q,a\n"))  # pandas' to_csv index
+    assert len(result.dataset) == 1 and not result.rejects
+    with pytest.raises(DataError, match=r"d.csv: line 1 \(the header\): column 'output' appears twice"):
+        load_canonical(_write(tmp_path / "d.csv", "instruction,output,output\nq,a,b\n"))
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_csv_with_only_a_header_has_no_rows(tmp_path, streaming):
+    from templates_hub.validate import validate_file
+
+    with pytest.raises(DataError, match="no rows"):
+        validate_file(_write(tmp_path / "d.csv", "instruction,output\n"), format="alpaca", streaming=streaming)
+
+
+def test_a_single_huge_json_line_is_one_row(tmp_path):
+    """The first line is longer than the head read to tell JSON Lines from a pretty-printed object."""
+    result = load_canonical(_jsonl(tmp_path / "d.jsonl", {**ALPACA, "output": "x" * 200_000}))
+    assert result.rows_in == 1 and len(result.dataset[0]["messages"][1]["content"]) == 200_000
 
 
 # -- hub ids (the real code path, offline) ---------------------------------------------------------------
@@ -325,3 +385,14 @@ def test_demo_files_load_with_detection(lf_demo_dir, name, fmt, kind, rows, reje
     result = load_canonical(lf_demo_dir / name)
     assert (result.format, result.kind, result.rows_in, len(result.rejects)) == (fmt, kind, rows, rejects)
     _accounted(result)
+
+
+def test_a_lone_surrogate_escape_is_a_located_reject_not_a_crash(tmp_path):
+    """json accepts "\\ud800" but Arrow cannot store it: the row is rejected, not the whole load."""
+    bad = '{"instruction": "\\ud800 q", "output": "a"}'
+    result = load_canonical(_jsonl(tmp_path / "d.jsonl", ALPACA, bad, {**ALPACA, "output": "\U0001f600"}))
+    assert _issues(result) == [(2, "instruction", "bad_encoding")] and result.rejects[0].raw == bad
+    assert result.dataset[1]["messages"][1]["content"] == "\U0001f600"  # a surrogate pair is a character
+    _accounted(result)
+    array = _write(tmp_path / "d.json", "[" + ", ".join([json.dumps(ALPACA), bad, '"not an object"']) + "]")
+    assert _issues(load_canonical(array, format="alpaca")) == [(2, "instruction", "bad_encoding"), (3, "(row)", "not_object")]

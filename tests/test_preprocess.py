@@ -262,6 +262,41 @@ def test_streaming_input(qwen):
     assert [i.row for i in lazy.rejects] == [4]
 
 
+@pytest.mark.parametrize("packing", [False, True])
+def test_streaming_statistics_describe_one_pass(qwen, packing):
+    """Iterating the streamed result again (a second epoch) must not count rows or rejects twice."""
+    template, tok = qwen
+    rows = [sft_row((f"question {i}", f"answer {i}"), row=i + 1) for i in range(20)]
+    rows[2] = sft_row(("q", "a"), row=3, train={1: False})
+    lazy = preprocess_dataset(sft_dataset(rows).to_iterable_dataset(num_shards=2), template=template, tokenizer=tok,
+                              config=PreprocessConfig(batch_size=8, packing=packing, cutoff_len=96))
+    first = list(lazy.dataset)
+    stats = dict(lazy.stats)
+    assert stats["rows_in"] == 20 and stats["rows_out"] == 19 and [i.row for i in lazy.rejects] == [3]
+    assert list(lazy.dataset) == first
+    assert lazy.stats == stats and [i.row for i in lazy.rejects] == [3]
+    if packing:
+        assert stats["packs"] == len(first) and stats["packed_tokens"] == stats["tokens"]
+
+
+def test_the_callers_tokenizer_gets_its_bpe_cache_back(qwen, monkeypatch):
+    """The engine enlarges the tokenizer's BPE cache for speed; preprocess_dataset restores it, also on errors."""
+    from templates_hub.preprocess.encode import TokenizerEngine
+
+    template, tok = qwen
+    sizes = []
+    monkeypatch.setattr(TokenizerEngine, "_resize_bpe_cache", lambda self, words: sizes.append(words))
+    ds = sft_dataset([sft_row(("q", "an answer"))])
+    preprocess_dataset(ds, template=template, tokenizer=tok, config=PreprocessConfig(), progress=False)
+    assert sizes[0] == TokenizerEngine.BPE_CACHE_WORDS and sizes[-1] == TokenizerEngine.DEFAULT_BPE_CACHE_WORDS
+    sizes.clear()
+    no_pad = build_tiny_tokenizer(pad_token=None)  # packing needs a pad token: fails after tokenizing
+    with pytest.raises(TemplatesHubError, match="pad token"):
+        preprocess_dataset(ds, template=template, tokenizer=no_pad, config=PreprocessConfig(packing=True),
+                           progress=False)
+    assert sizes[-1] == TokenizerEngine.DEFAULT_BPE_CACHE_WORDS
+
+
 def test_preprocessor_must_match_the_row_kind(qwen):
     template, tok = qwen
     with pytest.raises(UsageError, match="pairwise"):

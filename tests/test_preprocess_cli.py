@@ -76,6 +76,43 @@ def test_cli_errors_are_messages(cli_runner, recipe, tmp_path):
     assert missing.exit_code != 0 and "template" in missing.output
 
 
+def test_cli_never_replaces_a_folder_it_did_not_write(cli_runner, recipe, tmp_path):
+    """The output folder is replaced as a whole: a folder holding other files must not be wiped."""
+    precious = tmp_path / "project"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me", encoding="utf-8")
+    result = cli_runner.invoke(main, ["preprocess", str(recipe), "--out", str(precious), "-q"])
+    assert result.exit_code != 0 and "holds other files" in result.output and "Traceback" not in result.output
+    assert [p.name for p in precious.iterdir()] == ["notes.txt"]
+    assert not list(tmp_path.glob(".project*"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli_runner.invoke(main, ["preprocess", str(recipe), "--out", str(empty), "-q"]).exit_code == 0
+    assert (empty / "preprocess_report.json").is_file()
+
+
+def test_no_rows_left_is_a_message_and_nothing_is_written(cli_runner, recipe, tmp_path):
+    out = tmp_path / "none"
+    result = cli_runner.invoke(main, ["preprocess", str(recipe), "--out", str(out), "-q", "--set",
+                                      "filters=[{name: response_length, min: 1000}]"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "no training rows left: 41 rows read" in result.output and "filter:response_length: 40" in result.output
+    assert not out.exists()
+
+
+def test_an_empty_validation_split_is_left_out():
+    """save_to_disk writes an empty split that load_from_disk cannot read: leave it out, with a note."""
+    from templates_hub.preprocess.api import PreprocessResult
+    from templates_hub.preprocess.recipe_run import _drop_empty_splits
+
+    def result(n):
+        return PreprocessResult(datasets.Dataset.from_dict({"input_ids": [[1]] * n}), {"rows_in": 2, "dropped": {}})
+
+    assert _drop_empty_splits({"train": result(2), "validation": result(0)}, {}) == {
+        "validation": "validation: every row was dropped, so the folder has no validation split"}
+    assert _drop_empty_splits({"train": result(2), "validation": result(1)}, {}) == {}
+
+
 def test_help_explains_the_layout(cli_runner):
     result = cli_runner.invoke(main, ["preprocess", "--help"])
     assert result.exit_code == 0 and "tokenized_path" in result.output

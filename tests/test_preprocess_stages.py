@@ -147,6 +147,33 @@ def test_pretrain_blocks_are_the_concatenated_documents(qwen):
     assert result.dataset.column_names == ["input_ids", "attention_mask"]
 
 
+def empty_dataset(kind):
+    feats = features(kind)
+    return datasets.Dataset.from_dict({name: [] for name in feats}, features=feats)
+
+
+@pytest.mark.parametrize(("docs", "packing"), [(["tiny"], None), ([], None), ([], False)])
+def test_empty_outputs_keep_their_columns(qwen, docs, packing):
+    """No block (documents shorter than one block) or no row at all: the columns and dtypes are still there."""
+    _, tok = qwen
+    data = text_dataset(docs) if docs else empty_dataset("text")
+    result = preprocess_dataset(data, template=None, tokenizer=tok, kind="text", progress=False,
+                                config=PreprocessConfig(cutoff_len=4096, packing=packing))
+    assert len(result.dataset) == 0 and result.stats["rows_out"] == 0
+    assert result.dataset.features["input_ids"].feature.dtype == "int32"
+    assert result.dataset.column_names == ["input_ids", "attention_mask"]
+
+
+def test_empty_sft_input_keeps_its_columns(qwen):
+    template, tok = qwen
+    empty = empty_dataset("sft")
+    for packing in (False, True):
+        result = preprocess_dataset(empty, template=template, tokenizer=tok, progress=False,
+                                    config=PreprocessConfig(packing=packing))
+        assert len(result.dataset) == 0 and result.stats["rows_in"] == 0 and result.stats["tokens"] == 0
+        assert "labels" in result.dataset.column_names and ("position_ids" in result.dataset.column_names) == packing
+
+
 def test_pretrain_bos_overwrites_each_block_start():
     tok = build_tiny_tokenizer()
     tok.add_bos_token = True

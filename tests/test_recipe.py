@@ -153,6 +153,36 @@ def test_override_errors_name_the_override(tmp_path):
     assert recipe.split.seed == 7 and recipe.filters[0].name == "exact_dedup"
 
 
+
+@pytest.mark.parametrize(
+    "override,problem",
+    [
+        ("colour.x=1", "colour: unknown key"),  # the override made the key; no line of the file is at fault
+        ("template.default_system=hi", "template.name: required key is missing"),  # made a template section
+        ("tokenizer.path=x", "tokenizer: must be a string"),
+    ],
+)
+def test_problems_of_keys_an_override_created_name_the_override(tmp_path, override, problem):
+    file = write(tmp_path, MINIMAL + "split:\n  seed: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_recipe(file, [override])
+    assert f"--set {override}: {problem}" in str(err.value)
+    assert f"{file}:" not in str(err.value)
+
+
+def test_override_inside_a_bare_name_section(tmp_path):
+    file = write(tmp_path, MINIMAL + "filters:\n  - empty_turns\ntemplate: qwen\n")
+    recipe = load_recipe(file, ["filters[0].roles=[user]", "template.default_system=Be brief."])
+    assert recipe.filters[0].name == "empty_turns" and recipe.filters[0].params() == {"roles": ["user"]}
+    assert recipe.template is not None and recipe.template.name == "qwen"
+    assert recipe.template.default_system == "Be brief."
+
+
+def test_override_value_that_yaml_reads_as_a_comment_is_kept_as_text():
+    assert parse_override("template.default_system=#1 rule: be brief")[1] == "#1 rule: be brief"
+    assert parse_override("split.seed=null # reset")[1] is None
+    assert parse_override("split.seed=~")[1] is None
+
 # --------------------------------------------------------------------------- relative paths and sections
 def test_relative_paths_resolve_against_the_recipe_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # not the fixture directory

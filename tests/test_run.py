@@ -166,6 +166,28 @@ def test_cutoff_above_model_positions(tmp_path):
         run(_recipe_file(tmp_path), overrides=["preprocess.cutoff_len=4096"], dry_run=True, progress=False)
 
 
+def test_dry_run_refuses_what_training_would_refuse(tmp_path):
+    """A dry run that says "all passed" must not hide a failure of the real run."""
+    from templates_hub.run import run
+
+    recipe = _recipe_file(tmp_path)
+    with pytest.raises(ConfigError, match="TrainingArguments rejected"):
+        run(recipe, overrides=["train.save_strategy=sometimes"], dry_run=True, progress=False)
+    with pytest.raises(UsageError, match="no checkpoint"):
+        run(recipe, overrides=["train.resume_from_checkpoint=true"], dry_run=True, progress=False)
+    with pytest.raises(UsageError, match="train split is empty"):
+        run(recipe, overrides=["filters=[{name: response_length, min: 100000, unit: chars}]"], dry_run=True,
+            progress=False)
+
+
+def test_export_without_out_dir_is_refused_before_data_work(tmp_path, monkeypatch):
+    from templates_hub.run import run
+
+    monkeypatch.setattr(sys.modules["templates_hub.run"], "build_data", lambda *a, **k: pytest.fail("built the data"))
+    with pytest.raises(UsageError, match="export 'trl': where to export"):
+        run(_recipe_file(tmp_path, export={"target": "trl"}), dry_run=True, progress=False)
+
+
 def test_preference_data_is_refused_with_the_alternative(tmp_path):
     from templates_hub.run import run
 

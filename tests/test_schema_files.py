@@ -33,3 +33,13 @@ def test_schema_files_describe_the_canonical_rows():
     assert set(message["properties"]) == {"role", "content", "tool_calls", "reasoning", "train"}
     assert message["properties"]["role"]["enum"] == ["system", "user", "assistant", "tool"]
     assert message["additionalProperties"] is False
+
+
+def test_check_exits_1_on_a_stale_or_missing_file(cli_runner, tmp_path):
+    assert cli_runner.invoke(main, ["schema", "--out", str(tmp_path)]).exit_code == 0
+    assert cli_runner.invoke(main, ["schema", "--out", str(tmp_path), "--check"]).exit_code == 0
+    (tmp_path / "message.schema.json").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "kto.schema.json").unlink()
+    result = cli_runner.invoke(main, ["schema", "--out", str(tmp_path), "--check"])
+    assert result.exit_code == 1
+    assert "message.schema.json" in result.output and "kto.schema.json" in result.output

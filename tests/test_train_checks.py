@@ -63,6 +63,28 @@ def test_bad_value_is_a_config_error_not_a_traceback(tmp_path):
                                  device="cpu")
 
 
+def test_numbers_yaml_reads_as_strings_are_converted_and_bad_values_named(tmp_path):
+    """YAML 1.1 reads `1e-3` as a string: TrainingArguments would take it and the optimizer fail much later."""
+    values = check_keys({"learning_rate": "1e-3", "num_train_epochs": "2", "max_steps": 5.0, "bf16": False,
+                         "save_strategy": "no"})
+    assert values == {"learning_rate": 0.001, "num_train_epochs": 2.0, "max_steps": 5, "bf16": False,
+                      "save_strategy": "no"}
+    config = TrainConfig(output_dir=str(tmp_path), learning_rate="1e-3")
+    assert build_training_arguments(config, has_eval=False, progress=False, device="cpu").learning_rate == 0.001
+    with pytest.raises(ConfigError) as info:
+        check_keys({"num_train_epochs": "abc", "per_device_train_batch_size": 1.5, "seed": 1})
+    problems = dict(info.value.problems)
+    assert set(problems) == {"train.num_train_epochs", "train.per_device_train_batch_size"}
+    assert "'abc' is not valid" in problems["train.num_train_epochs"] and "1.5" in str(info.value)
+    assert "Valid keys" not in str(info.value)  # the keys are right: no list of every key
+
+
+def test_output_dir_that_is_a_file_is_refused_before_any_work(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(UsageError, match="output_dir: .*taken is a file"):
+        check_before_loading(TrainConfig(output_dir=str(tmp_path / "taken")), _tok(), cutoff_len=64)
+
+
 def test_preference_stage_is_refused_with_the_alternative():
     assert resolve_stage("supervised") == "sft" and resolve_stage("pretrain") == "pt"
     with pytest.raises(UsageError, match="TRL"):
@@ -91,6 +113,8 @@ def test_model_config_forms(tmp_path):
         model_config(str(tmp_path), tok)
     with pytest.raises(UsageError, match="does not exist"):
         model_config(str(tmp_path / "missing.json"), tok)
+    with pytest.raises(UsageError, match="missing_dir does not exist"):  # a path, not a hub id
+        model_config(str(tmp_path / "missing_dir"), tok)
 
 
 # ------------------------------------------------------------------------------------------ checks

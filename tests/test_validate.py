@@ -126,3 +126,29 @@ def test_glaive_demo_is_all_valid(cli_runner, lf_demo_dir):
     result = cli_runner.invoke(main, ["validate", str(path), "--format", "sharegpt"])
     assert result.exit_code == 0, result.output
     assert "300 rows: 300 valid, 0 invalid" in _stdout(result)
+
+
+def test_rejects_file_never_overwrites_or_joins_the_data(cli_runner, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(BROKEN.read_text())
+    result = cli_runner.invoke(main, ["validate", str(data), "--rejects", str(data)])
+    assert result.exit_code == 2 and "is the data file itself" in result.output
+    assert data.read_text() == BROKEN.read_text()
+    result = cli_runner.invoke(main, ["validate", str(tmp_path), "--rejects", str(tmp_path / "rejects.jsonl")])
+    assert result.exit_code == 2 and "is inside the data folder" in result.output
+    assert not (tmp_path / "rejects.jsonl").exists()
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_bad_input_corpus_through_the_cli(cli_runner, tmp_path, streaming):
+    """One file per kind of input the issue names that is not a row problem of a JSON file: located, exit 1."""
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_bytes(b"instruction,output\nq,a\nq2,a2,extra\nq3\nr,\xff\n")
+    args = ["validate", str(ragged), "--json", "--rejects", str(tmp_path / "r.jsonl")] + (["--streaming"] if streaming else [])
+    result = cli_runner.invoke(main, args)
+    assert result.exit_code == 1, result.output
+    report = json.loads(_stdout(result))
+    assert (report["rows"], report["valid"], report["invalid"]) == (4, 1, 3)
+    assert [(e["row"], e["field"], e["kind"]) for e in report["errors"]] == [
+        (2, "(row)", "ragged_row"), (3, "(row)", "ragged_row"), (4, "output", "bad_encoding")]
+    assert len(read_rejects(tmp_path / "r.jsonl")) == 3

@@ -22,7 +22,15 @@ from .errors import (
     UsageError,
 )
 from .hookspecs import hookimpl
-from .schemas import Conversation, KTOExample, Message, PreferenceExample, TextDocument, ToolCall, validate_row
+from .schemas import (
+    Conversation,
+    KTOExample,
+    Message,
+    PreferenceExample,
+    TextDocument,
+    ToolCall,
+    validate_row,
+)
 from .templates.base import ChatTemplate, Piece, RenderOptions, SpecialTokens
 
 __version__ = "0.1.0"

@@ -66,7 +66,11 @@ def _pad(rows: Sequence[Sequence[int]], value: int, length: int, left: bool = Fa
 
 @dataclass
 class SupervisedCollator:
-    """Pads input_ids (pad id), attention_mask (0) and labels (-100); keeps position_ids when present."""
+    """Pads input_ids (pad id), attention_mask (0) and labels (-100).
+
+    Rows with ``position_ids`` are packed rows: padded as they are, their examples would attend to each
+    other, so they are refused with a pointer to ``PackedCollator`` (``collator_for(..., packing=True)``).
+    """
 
     pad_id: int
     pad_to_multiple_of: int | None = 8
@@ -74,6 +78,17 @@ class SupervisedCollator:
     left: bool = False
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        packed = next((i for i, f in enumerate(features) if f.get("position_ids") is not None), None)
+        if packed is not None:
+            raise UsageError(
+                f"row {packed} of the batch is a packed row (it has position_ids): with this collator its packed "
+                "examples would attend to each other. Use collator_for(stage, tokenizer, packing=True) (train: "
+                "set preprocess.packing: true in the recipe that trains on this data)"
+            )
+        return self.pad(features)
+
+    def pad(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        """The padded batch; ``position_ids`` are padded with 0 when every row has them."""
         import torch
 
         ids = [f["input_ids"] for f in features]
@@ -144,7 +159,7 @@ class PackedCollator:
         if missing:
             raise UsageError("the packed collator needs position_ids: preprocess with packing: true "
                              f"(row {missing[0]} of the batch has none)")
-        batch = SupervisedCollator(self.pad_id, self.pad_to_multiple_of)(features)
+        batch = SupervisedCollator(self.pad_id, self.pad_to_multiple_of).pad(features)
         segments = segment_ids(batch["attention_mask"], batch["position_ids"])
         if self.packed_attention == "varlen":
             batch.pop("attention_mask")

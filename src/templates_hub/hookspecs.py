@@ -8,7 +8,8 @@ same hooks (see ``templates_hub.plugins.DEFAULT_PLUGINS``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pluggy import HookimplMarker, HookspecMarker
 

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import DataError, RowIssue, UsageError
+from .errors import DataError, RowIssue, TemplatesHubError, UsageError
 from .formats.base import FormatAdapter, adapt_record
-from .formats.readers import Part, open_source, span
+from .formats.readers import PROBLEM, VERBATIM, Part, open_source, span
 from .formats.registry import detect_format, make_adapter
 from .schemas import ROW_COLUMN
 
@@ -133,17 +133,22 @@ class _Converter:
     def _records(self, batch: Mapping[str, list[Any]], n: int) -> list[tuple[int, Any, Any]]:
         """(status, record-or-None, issue-or-raw) per row, before adaptation."""
         out: list[tuple[int, Any, Any]] = []
+        problems = batch.get(PROBLEM) or [None] * n  # rows the reader itself could not read
         if self.reader == "records":
             keys = [k for k in batch if not k.startswith("__")]
+            verbatim = batch.get(VERBATIM) or [None] * n
             for i in range(n):
-                out.append((_OK, {k: batch[k][i] for k in keys}, None))
+                if problems[i] is not None:
+                    raw = json.loads(verbatim[i]) if verbatim[i] is not None else None
+                    out.append((_REJECT, None, (tuple(json.loads(problems[i])), raw)))
+                else:
+                    out.append((_OK, {k: batch[k][i] for k in keys}, None))
             return out
         lines = batch["text"]
-        encoding = batch.get("__encoding__") or [None] * n
         for i in range(n):
-            line, bad = lines[i], encoding[i]
-            if bad is not None:
-                out.append((_REJECT, None, (("(line)", bad, "bad_encoding"), None)))
+            line = lines[i]
+            if problems[i] is not None:
+                out.append((_REJECT, None, (tuple(json.loads(problems[i])), line)))
                 continue
             if line is None or not line.strip():
                 out.append((_SKIP, None, None))
@@ -163,6 +168,12 @@ class _Converter:
                 reason = f"a row must be a JSON object, got {type(record).__name__ if not isinstance(record, list) else 'a list'}"
                 out.append((_REJECT, None, (("(row)", reason, "not_object"), record)))
                 continue
+            if "\\ud" in line or "\\uD" in line:  # cheap pre-check: only escapes can make a lone surrogate
+                where = _lone_surrogate(record)
+                if where is not None:
+                    reason = "holds a lone UTF-16 surrogate escape (not valid Unicode, cannot be stored)"
+                    out.append((_REJECT, None, ((where, reason, "bad_encoding"), line)))
+                    continue
             out.append((_OK, record, None))
         return out
 
@@ -191,6 +202,28 @@ class _Converter:
                 out[_ISSUE].append(None)
                 out[_RAW].append(None)
         return out
+
+
+def _lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The path of the first string (value or key) in a parsed JSON value holding a lone surrogate."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "(row)"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            found = _lone_surrogate(key, sub) or _lone_surrogate(item, sub)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _issue_from(row: int, issue_json: str, raw_json: str | None, source: str) -> RowIssue:
@@ -229,14 +262,18 @@ class _RejectCollector:
 
 
 def _sample(part: Part, count: int = SAMPLE_ROWS) -> list[dict[str, Any]]:
-    """The first ``count`` parseable records of a part (for detection)."""
+    """The first ``count`` readable records of a part (for detection); rows the reader flagged are skipped."""
     ds = part.dataset
-    is_iterable = not hasattr(ds, "__len__")
+    take = count if part.reader == "records" else count * 4
+    try:
+        rows = list(ds.take(take)) if not hasattr(ds, "__len__") else ds.select(range(min(take, len(ds)))).to_list()
+    except TemplatesHubError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a streamed file fails here, on first read
+        raise DataError(f"cannot read: {type(exc).__name__}: {exc}", source=part.source) from None
+    rows = [r for r in rows if r.get(PROBLEM) is None]
     if part.reader == "records":
-        if is_iterable:
-            return [dict(r) for r in ds.take(count)]
-        return ds.select(range(min(count, len(ds)))).to_list()
-    rows = list(ds.take(count * 4)) if is_iterable else ds.select(range(min(count * 4, len(ds)))).to_list()
+        return [{k: v for k, v in r.items() if not k.startswith("__")} for r in rows]
     sample: list[dict[str, Any]] = []
     for r in rows:
         line = r.get("text")
@@ -270,6 +307,8 @@ def _choose_adapter(parts: list[Part], format: str | None, kind: str | None, opt
         adapter = make_adapter(format, options, kind)
         adapter.prepare(sample)
         return adapter, False, ""
+    if not sample:
+        raise DataError("no readable rows at the start to detect the format from; pass --format", source=source)
     cls, found = detect_format(sample, kind=kind, source=source)
     adapter = cls({**found.options, **options}, kind=kind or found.kind)
     adapter.prepare(sample)

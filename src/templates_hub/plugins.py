@@ -12,10 +12,12 @@ every other plugin and command keeps working.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -72,7 +74,7 @@ def load_plugins(plugins_dirs: list[str | Path] | tuple[str | Path, ...] = ()) -
     """Load built-ins and entry points once (lazily), and any new ``plugins_dirs``."""
     global _loaded
     if not _loaded:
-        _loaded = True
+        _loaded = True  # first: a plugin that looks a component up while it is imported must not recurse here
         for module_name in DEFAULT_PLUGINS:
             if pm.has_plugin(module_name):
                 continue
@@ -84,19 +86,28 @@ def load_plugins(plugins_dirs: list[str | Path] | tuple[str | Path, ...] = ()) -
             pm.register(module, name=module_name)
         if not getattr(sys, "_called_from_test", False):
             load_entrypoint_plugins()
-        env_dir = os.environ.get("TEMPLATES_HUB_PLUGINS_DIR")
-        if env_dir:
-            plugins_dirs = (*plugins_dirs, *env_dir.split(os.pathsep))
+        try:
+            for env_dir in filter(None, os.environ.get("TEMPLATES_HUB_PLUGINS_DIR", "").split(os.pathsep)):
+                load_plugins_dir(env_dir, option="TEMPLATES_HUB_PLUGINS_DIR")
+        except PluginError:
+            _loaded = False  # raise on every call until it is fixed, not only on the first
+            raise
     for directory in plugins_dirs:
         load_plugins_dir(directory)
 
 
+def _normalize(name: str) -> str:
+    """PEP 503 name normalisation: templates_hub_csv_qa, Templates-Hub-CSV-QA ... are one name."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
 def _allowed_by_env(*names: str) -> bool:
+    """Whether ``TEMPLATES_HUB_LOAD_PLUGINS`` (entry-point or distribution names, comma separated) allows a plugin."""
     value = os.environ.get("TEMPLATES_HUB_LOAD_PLUGINS")
     if value is None:
         return True
-    allowed = {v.strip() for v in value.split(",") if v.strip()}
-    return any(n in allowed for n in names)
+    allowed = {_normalize(v) for v in value.split(",") if v.strip()}
+    return any(_normalize(n) in allowed for n in names)
 
 
 def load_entrypoint_plugins() -> int:
@@ -105,7 +116,16 @@ def load_entrypoint_plugins() -> int:
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
         dist_name = dist.metadata["Name"] if dist is not None else ep.name
-        if not _allowed_by_env(ep.name, dist_name) or pm.has_plugin(ep.name):
+        if not _allowed_by_env(ep.name, dist_name):
+            continue
+        if pm.has_plugin(ep.name):
+            owner = DISTRIBUTIONS.get(ep.name, (None,))[0]
+            if owner != dist_name:  # not this entry point loaded before: a second plugin with the same name
+                BROKEN[f"{ep.name} ({dist_name})"] = (
+                    f"not loaded: the plugin name {ep.name!r} is already taken by "
+                    f"{f'distribution {owner!r}' if owner else 'a built-in or in-process plugin'}; "
+                    "rename the entry point"
+                )
             continue
         try:
             plugin = ep.load()
@@ -121,25 +141,31 @@ def load_entrypoint_plugins() -> int:
     return loaded
 
 
-def load_plugins_dir(directory: str | Path) -> None:
+def load_plugins_dir(directory: str | Path, *, option: str = "--plugins-dir") -> None:
     """Register every ``*.py`` file in ``directory`` as a plugin named after the file."""
     path = Path(directory).expanduser().resolve()
     if str(path) in _loaded_dirs:
         return
     if not path.is_dir():
-        raise PluginError(f"--plugins-dir {directory}: not a directory")
+        raise PluginError(f"{option} {directory}: not a directory")
     _loaded_dirs.add(str(path))
     for file in sorted(path.glob("*.py")):
         name = file.stem
         if pm.has_plugin(name):
+            BROKEN[str(file)] = f"not loaded: a plugin named {name!r} is already loaded; rename the file"
             continue
+        module_name = f"templates_hub_dir_plugin_{name}"
         try:
-            spec = importlib.util.spec_from_file_location(f"templates_hub_dir_plugin_{name}", file)
+            spec = importlib.util.spec_from_file_location(module_name, file)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
+            # importable by name while it runs and afterwards: dataclasses, pickling (num_proc workers)
+            # and typing look classes up through sys.modules
+            sys.modules[module_name] = module
             spec.loader.exec_module(module)
             pm.register(module, name=name)
         except Exception as exc:
+            sys.modules.pop(module_name, None)
             _record_broken(name, exc)
     invalidate()
 
@@ -221,6 +247,11 @@ def _fill(kind: str, registry: Registry[Any]) -> None:
             ).strip()
 
 
+def _closest_hook(name: str) -> str:
+    close = difflib.get_close_matches(name, [f"register_{kind}" for kind in KINDS], n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
 def plugin_names(include_defaults: bool = False) -> list[str]:
     load_plugins()
     names = [name for name, plugin in pm.list_name_plugin() if plugin is not None]
@@ -230,11 +261,13 @@ def plugin_names(include_defaults: bool = False) -> list[str]:
 
 
 def describe_plugins(include_defaults: bool = False) -> list[dict[str, Any]]:
-    """What ``templates-hub plugins`` prints: one dict per plugin, broken ones included."""
+    """What ``templates-hub plugins`` prints: one dict per plugin, broken ones included (built-ins too:
+    a broken built-in explains missing components even without ``include_defaults``)."""
     load_plugins()
     registries = {kind: get_registry(kind) for kind in KINDS}
     out: list[dict[str, Any]] = []
-    for name in plugin_names(include_defaults):
+    names = [n for n in plugin_names(True) if include_defaults or n not in DEFAULT_PLUGINS or n in BROKEN]
+    for name in names:
         plugin = pm.get_plugin(name)
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         registered: dict[str, list[str]] = {}
@@ -247,6 +280,8 @@ def describe_plugins(include_defaults: bool = False) -> list[dict[str, Any]]:
                 {"kind": kind, "name": e.name, "replaces": e.overrides} for e in mine if e.overrides is not None
             ]
         dist = DISTRIBUTIONS.get(name)
+        unknown = [h for h in hooks if not getattr(pm.hook, h).has_spec()]  # a misspelt hook is never called
+        problems = [f"{h} is not a templates-hub hook{_closest_hook(h)}; it is never called" for h in unknown]
         out.append(
             {
                 "name": name,
@@ -255,13 +290,13 @@ def describe_plugins(include_defaults: bool = False) -> list[dict[str, Any]]:
                 "hooks": hooks,
                 "registered": registered,
                 "overrides": overrides,
-                "problems": PROBLEMS.get(name, []),
+                "problems": problems + PROBLEMS.get(name, []),
                 "broken": BROKEN.get(name),
             }
         )
     loaded = {d["name"] for d in out}
     for name, reason in sorted(BROKEN.items()):
-        if name not in loaded and (include_defaults or name not in DEFAULT_PLUGINS):
+        if name not in loaded:
             out.append({"name": name, "version": None, "distribution": None, "hooks": [], "registered": {},
                         "overrides": [], "problems": [], "broken": reason})
     return out

@@ -580,7 +580,13 @@ def parse_override(text: str) -> tuple[list[str | int], Any]:
         value = yaml.load(raw, Loader=RecipeLoader) if raw.strip() else None
     except yaml.YAMLError:
         value = raw  # not valid YAML (e.g. "a: b: c"): take it as a plain string
+    if value is None and raw.strip() and not _NULL.match(raw.strip()):
+        value = raw.strip()  # YAML read a comment ("#1 rule") as nothing: the user meant the text
     return parts, value
+
+
+#: what a YAML 1.2 null looks like, optionally followed by a comment
+_NULL = re.compile(r"^(?:null|Null|NULL|~)(?:\s+#.*)?$")
 
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -596,6 +602,20 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         parts, value = parse_override(text)
         _set_path(result, parts, value, text)
     return result
+
+
+#: sections that may be written as a bare name, i.e. ``{name: ...}`` (``template: qwen``, ``- exact_dedup``)
+_NAME_SHORTHANDS = (("template",), ("filters", int))
+
+
+def _expand_shorthand(container: Any, key: str | int, at: list[str | int]) -> None:
+    """``--set filters[0].roles=...`` on ``- empty_turns``: first turn the bare name into ``{name: ...}``."""
+    if not isinstance(container[key], str):
+        return
+    for shape in _NAME_SHORTHANDS:
+        if len(shape) == len(at) and all(s is int and isinstance(p, int) or s == p for s, p in zip(shape, at, strict=True)):
+            container[key] = {"name": container[key]}
+            return
 
 
 def _set_path(root: dict[str, Any], parts: list[str | int], value: Any, text: str) -> None:
@@ -622,6 +642,7 @@ def _set_path(root: dict[str, Any], parts: list[str | int], value: Any, text: st
                 return
             if current[part] is None:
                 current[part] = nxt_default
+            _expand_shorthand(current, part, parts[: i + 1])
             current = current[part]
         else:
             if not isinstance(current, dict):
@@ -632,6 +653,7 @@ def _set_path(root: dict[str, Any], parts: list[str | int], value: Any, text: st
                 return
             if current.get(part) is None:
                 current[part] = nxt_default
+            _expand_shorthand(current, part, parts[: i + 1])
             current = current[part]
 
 
@@ -747,6 +769,27 @@ def _resolve_filter_paths(data: dict[str, Any], base_for: Any) -> None:
 
 
 # =========================================================================== loading
+def _override_for(parts: Sequence[str | int], root: yaml.Node | None,
+                  overrides: dict[tuple[str | int, ...], str]) -> str | None:
+    """The ``--set`` text a problem at ``parts`` comes from, if any.
+
+    Either the override set ``parts`` or a key above it (``--set split.seed=x`` for ``split.seed``), or the
+    override created a mapping the file does not have and the problem is about that mapping
+    (``--set foo.bar=1`` -> ``foo: unknown key``; ``--set template.default_system=x`` on a recipe without
+    a template -> ``template.name: required key is missing``).
+    """
+    for key, text in overrides.items():
+        if tuple(parts[: len(key)]) == key:
+            return text
+    for key, text in overrides.items():
+        common = 0
+        while common < min(len(key), len(parts)) and key[common] == parts[common]:
+            common += 1
+        if common and not _in_file(root, key[:common]):
+            return text
+    return None
+
+
 def _located_error(source: str, root: yaml.Node | None, problems: list[tuple[str, str]],
                    overrides: dict[tuple[str | int, ...], str]) -> ConfigError:
     located: list[tuple[int, str, tuple[str, str]]] = []
@@ -755,7 +798,7 @@ def _located_error(source: str, root: yaml.Node | None, problems: list[tuple[str
             parts = parse_path(path) if path not in ("(top level)", "(yaml)") else []
         except ValueError:
             parts = []
-        override = next((text for key, text in overrides.items() if tuple(parts[: len(key)]) == key), None)
+        override = _override_for(parts, root, overrides)
         line = line_of(root, parts)
         if override is not None and not _in_file(root, parts):
             where = f"--set {override}"

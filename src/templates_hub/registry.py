@@ -8,8 +8,9 @@ conflicting, and looking it up raises an error naming both plugins. Other names 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import PluginError
 
@@ -36,6 +37,8 @@ class Entry(Generic[T]):
     plugin: str
     overrides: str | None = None  # the plugin whose entry this one replaced (override=True)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the entry this one replaced, restored if this one's plugin is removed
+    replaced: Entry[T] | None = field(default=None, repr=False)
 
 
 class Registry(Generic[T]):
@@ -67,14 +70,29 @@ class Registry(Generic[T]):
                 f"{self.singular} {resolved!r} is registered by both plugin {previous.plugin!r} and plugin "
                 f"{plugin!r}; rename one, or pass override=True to register() to replace it on purpose"
             )
-        entry: Entry[T] = Entry(resolved, component, plugin, previous.plugin if previous else None, dict(meta))
+        entry: Entry[T] = Entry(resolved, component, plugin, previous.plugin if previous else None, dict(meta),
+                                replaced=previous)
         self.entries[resolved] = entry
         return entry
 
     def remove_plugin(self, plugin: str) -> None:
-        """Forget everything ``plugin`` registered (used when its hook raised half-way)."""
+        """Forget everything ``plugin`` registered (used when its hook raised half-way).
+
+        What it replaced with ``override=True`` comes back, and collisions it caused are forgotten, so a
+        broken plugin leaves the registry as it was before it ran.
+        """
         for name in [n for n, e in self.entries.items() if e.plugin == plugin]:
-            del self.entries[name]
+            entry: Entry[T] | None = self.entries.pop(name)
+            while entry is not None and entry.plugin == plugin:
+                entry = entry.replaced
+            if entry is not None:
+                self.entries[name] = entry
+        for name, plugins in list(self.conflicts.items()):
+            remaining = [p for p in plugins if p != plugin]
+            if len(remaining) > 1:
+                self.conflicts[name] = remaining
+            else:
+                del self.conflicts[name]
 
     def entry(self, name: str) -> Entry[T]:
         if name in self.conflicts:

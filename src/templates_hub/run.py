@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .train.api import as_recipe, fit_recipe
+from .train.arguments import build_training_arguments
 from .train.pipeline import TokenizedData, build_data, is_main_process, setup_tokenizer, train_config
-from .train.runner import TrainResult, check_before_loading
+from .train.runner import TrainResult, check_before_loading, check_train_split, resume_checkpoint
 
 StepCallback = Callable[[str, dict[str, Any]], None]
 
@@ -129,36 +130,14 @@ def _table_row(step: dict[str, Any]) -> dict[str, Any]:
 
 def _export(recipe: Any, data: TokenizedData, setup: Any, progress: bool) -> list[Any]:
     """Run every export of the recipe on the splits already prepared (``templates_hub.export.export`` would
-    prepare them again); the context is built exactly as ``export`` builds it, so ``templates-hub export``
-    on the same recipe afterwards finds the export unchanged."""
-    from .export.api import get_exporter, kind_of, recipe_sources
-    from .export.base import ExportContext
+    prepare them again), with the same context ``export`` builds."""
+    from .export.api import get_exporter, recipe_context
 
     prepared = data.prepared
-    spec = recipe.template.name if recipe.template is not None else None
-    results = []
-    for config in recipe.exports():
-        ctx = ExportContext(
-            splits=prepared.splits,
-            kind=prepared.report.get("kind") or kind_of(prepared.splits),
-            config=config,
-            out_dir=Path(config.out_dir),
-            name=config.dataset_name or recipe.run_name,
-            template=setup.template,
-            template_spec=spec,
-            tokenizer=None,  # exporters load the recipe's tokenizer themselves when they need it
-            tokenizer_spec=recipe.tokenizer,
-            preprocess=recipe.preprocess,
-            render_options=recipe.template.render_options(recipe.preprocess) if recipe.template is not None else None,
-            train=recipe.train,
-            report=prepared.report,
-            sources=recipe_sources(recipe),
-            recipe=recipe.model_dump(mode="json"),
-            force=config.force,
-            progress=progress,
-        )
-        results.append(get_exporter(config.target).export(ctx))
-    return results
+    return [get_exporter(config.target).export(recipe_context(recipe, config, splits=prepared.splits,
+                                                              report=prepared.report, template=setup.template,
+                                                              progress=progress))
+            for config in recipe.exports()]
 
 
 def run(
@@ -194,6 +173,11 @@ def run(
         result.steps.append(step)
         notify(step["step"], step)
 
+    if export:
+        from .export.api import require_out_dir
+
+        for export_config in recipe.exports():
+            require_out_dir(export_config)
     setup = setup_tokenizer(recipe)
     if setup.added_tokens:
         result.notes.append(f"the template added token(s) {', '.join(setup.added_tokens)} to the tokenizer")
@@ -235,6 +219,10 @@ def run(
         result.notes.append("no train: section: stopped after preprocessing / export")
         return result
     if dry_run:
+        # what fit would refuse before its first step: no rows, TrainingArguments values, no checkpoint to resume
+        check_train_split(data.splits)
+        build_training_arguments(config, has_eval="validation" in data.splits, progress=False, source=source)
+        resume_checkpoint(config)
         rows = vocab_rows(model_cfg)
         if config.resize_embeddings and rows is not None:
             rows = max(rows, len(setup.tokenizer))

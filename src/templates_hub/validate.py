@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import RowIssue
+from .errors import DataError, RowIssue, TemplatesHubError, UsageError
 from .io import LoadResult, load_canonical
 from .rejects import RejectsWriter
 
@@ -79,8 +79,22 @@ class ValidationReport:
         }
 
 
+def _refuse_rejects_inside(rejects: Path, source: Path) -> None:
+    """The rejects file must not overwrite the data, nor land in a folder of shards (read as data next time)."""
+    target, data = rejects.expanduser().resolve(), source.expanduser().resolve()
+    if target == data or (data.is_dir() and data in target.parents):
+        raise UsageError(f"--rejects {rejects}: {'is the data file itself' if target == data else 'is inside the data folder'}"
+                         "; write the rejects somewhere else")
+
+
 def _count_streaming(result: LoadResult) -> int:
-    return sum(1 for _ in result.dataset)
+    """Iterate a streamed dataset to the end (rejects are collected on the way)."""
+    try:
+        return sum(1 for _ in result.dataset)
+    except TemplatesHubError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a streamed file is read only now; say which one failed
+        raise DataError(f"cannot read: {type(exc).__name__}: {exc}", source=result.source) from None
 
 
 def validate_file(
@@ -104,11 +118,15 @@ def validate_file(
     object per line, see ``templates_hub.rejects``), also when there are none (an empty file).
     Raises ``TemplatesHubError`` subclasses (exit status 2) when the source cannot be read at all.
     """
+    if rejects_path is not None and source is not None:
+        _refuse_rejects_inside(Path(rejects_path), Path(source))
     result = load_canonical(
         source, format=format, kind=kind, dataset_info=dataset_info, dataset=dataset, options=options,
         num_proc=num_proc, max_rows=max_rows, streaming=streaming, split=split,
     )
     valid = _count_streaming(result) if streaming else len(result.dataset)
+    if streaming and valid + len(result.rejects) == 0:  # load_canonical checks this itself when not streaming
+        raise DataError("no rows (the file holds no records)", source=result.source)
     issues = sorted(result.rejects, key=lambda i: (i.source or "", i.row))
     report = ValidationReport(
         source=result.source, format=result.format, kind=result.kind, detected=result.detected,

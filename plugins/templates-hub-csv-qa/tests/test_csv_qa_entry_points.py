@@ -31,12 +31,12 @@ def register_formats(register):
 """
 
 
-def _distribution(root: Path, name: str, module: str, source: str | None) -> None:
+def _distribution(root: Path, name: str, module: str, source: str | None, entry_point: str | None = None) -> None:
     """A minimal installed distribution: NAME-1.0.dist-info with one templates_hub entry point."""
     info = root / f"{name}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[templates_hub]\n{name} = {module}\n")
+    (info / "entry_points.txt").write_text(f"[templates_hub]\n{entry_point or name} = {module}\n")
     if source is not None:
         (root / f"{module}.py").write_text(textwrap.dedent(source))
 
@@ -70,6 +70,7 @@ def test_broken_entry_point_is_reported_by_name_and_commands_keep_working(fake_p
     ("", set()),
     ("th_fake_good", {"fake_good_fmt"}),
     ("th_fake_good, th_fake_other", {"fake_good_fmt", "fake_other_fmt"}),
+    ("TH-Fake-Good", {"fake_good_fmt"}),  # names compare like distribution names (PEP 503)
     ("nothing_like_it", set()),
 ])
 def test_load_plugins_env_var(fake_plugins, monkeypatch, value, loaded):
@@ -78,3 +79,18 @@ def test_load_plugins_env_var(fake_plugins, monkeypatch, value, loaded):
     formats = fake_plugins.get_registry("formats")
     assert {n for n in ("fake_good_fmt", "fake_other_fmt") if n in formats} == loaded
     assert "th_fake_broken" not in fake_plugins.BROKEN  # filtered out before it is imported
+
+
+def test_two_distributions_with_one_entry_point_name_are_not_silently_merged(tmp_path, monkeypatch, entry_point_sandbox):
+    _distribution(tmp_path, "th_fake_one", "th_fake_one_mod", GOOD_MODULE.format(cls="One", fmt="fake_one_fmt"),
+                  entry_point="th_fake_same")
+    _distribution(tmp_path, "th_fake_two", "th_fake_two_mod", GOOD_MODULE.format(cls="Two", fmt="fake_two_fmt"),
+                  entry_point="th_fake_same")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("TEMPLATES_HUB_LOAD_PLUGINS", "th_fake_same")
+    assert entry_point_sandbox.load_entrypoint_plugins() == 1
+    assert entry_point_sandbox.load_entrypoint_plugins() == 0  # loading again is not a clash
+    described = {d["name"]: d for d in entry_point_sandbox.describe_plugins()}
+    loaded = described["th_fake_same"]["distribution"]
+    other = ({"th_fake_one", "th_fake_two"} - {loaded}).pop()
+    assert "already taken by distribution" in described[f"th_fake_same ({other})"]["broken"]

@@ -122,7 +122,7 @@ def list_command(kind: str, as_json: bool) -> None:
     registry = get_registry(kind)
     rows = [
         {"name": e.name, "plugin": e.plugin, "overrides": e.overrides, "description": _describe(e.obj)}
-        for e in registry
+        for e in registry if e.name not in registry.conflicts  # listed once below, as unusable
     ]
     for name, plugins in sorted(registry.conflicts.items()):
         rows.append({"name": name, "plugin": " + ".join(plugins), "overrides": None,
@@ -165,6 +165,8 @@ def schema_command(out_dir: str, check: bool) -> None:
         target.write_text(text, encoding="utf-8")
         click.echo(f"wrote {target}")
     if check:
-        if stale:
-            raise UsageError("stale JSON Schema files (run `templates-hub schema --out schemas/`): " + ", ".join(stale))
+        if stale:  # a finding, like validate's invalid rows: exit 1 (2 is for usage errors)
+            click.secho(f"stale JSON Schema files (run `templates-hub schema --out {out}`): " + ", ".join(stale),
+                        fg="red", err=True)
+            click.get_current_context().exit(1)
         click.echo(f"{out}: up to date")

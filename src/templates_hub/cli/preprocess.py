@@ -44,6 +44,8 @@ def _print_summary(report: dict[str, Any]) -> None:
                       f"tokenization (validation / filters)")
     console.print(f"template {report.get('template')}, cutoff_len {report['cutoff_len']}, tokenization "
                   f"{report['tokenization']} ({report.get('tokenizer_engine')})")
+    for note in report.get("notes") or []:
+        console.print(f"note: {note}")
     if report.get("tokens_added"):
         console.print(f"tokens added to the tokenizer: {', '.join(report['tokens_added'])} (resize the model's "
                       "embeddings when training)")

@@ -31,7 +31,8 @@ def get_exporter(target: str) -> Any:
 
 
 def select_config(recipe: Recipe, target: str | None) -> ExportConfig:
-    """The recipe's export section for ``target`` (a default one when the recipe has none for it)."""
+    """The recipe's export section for ``target``: the one naming it, else a lone section that names no
+    target (its settings apply to any target), else the defaults."""
     configs = recipe.exports()
     if target is None:
         if len(configs) == 1:
@@ -44,7 +45,13 @@ def select_config(recipe: Recipe, target: str | None) -> ExportConfig:
     if len(matching) > 1:
         raise UsageError(f"the recipe has {len(matching)} exports with target {target!r}; give each a different "
                          "target or keep one")
-    return matching[0] if matching else ExportConfig(target=target)
+    if matching:
+        return matching[0]
+    # a single section that names no target holds settings for whichever target is asked for
+    untargeted = [c for c in configs if "target" not in c.model_fields_set]
+    if len(configs) == 1 and untargeted:
+        return untargeted[0].model_copy(update={"target": target})
+    return ExportConfig(target=target)
 
 
 def kind_of(splits: Any) -> str:
@@ -95,10 +102,10 @@ def export(recipe: Recipe | str | os.PathLike[str], *, target: str | None = None
     destination = out_dir if out_dir is not None else config.out_dir
     if destination is None:
         raise UsageError("where to export? pass --out DIR (or set export.out_dir in the recipe)")
+    _check_out_dir(Path(destination))
     force = config.force if force is None else force
     config = config.model_copy(update={"out_dir": str(destination), "force": force})
     exporter = get_exporter(config.target)
-    export_name = name or config.dataset_name or recipe.run_name
 
     from ..prepare import prepare
 
@@ -112,26 +119,56 @@ def export(recipe: Recipe | str | os.PathLike[str], *, target: str | None = None
         if spec == "tokenizer":
             tokenizer = _load_tokenizer(recipe)
         template = get_template(spec, tokenizer=tokenizer)
-    ctx = ExportContext(
-        splits=prepared.splits,
-        kind=prepared.report.get("kind") or kind_of(prepared.splits),
+    ctx = recipe_context(recipe, config, splits=prepared.splits, report=prepared.report, template=template,
+                         tokenizer=tokenizer, name=name, progress=progress)
+    return exporter.export(ctx)
+
+
+def require_out_dir(config: ExportConfig) -> None:
+    """UsageError when an export section says nowhere to write (checked before any data work)."""
+    if config.out_dir is None:
+        raise UsageError(f"export {config.target!r}: where to export? set export.out_dir in the recipe "
+                         "(templates-hub export also takes --out DIR)")
+
+
+def recipe_context(recipe: Recipe, config: ExportConfig, *, splits: Any, report: dict[str, Any],
+                   template: ChatTemplate | None, tokenizer: Any = None, name: str | None = None,
+                   progress: bool = True) -> ExportContext:
+    """The ``ExportContext`` of one export of ``recipe`` with prepared ``splits``.
+
+    ``export`` and ``run`` both build it here, so an export that ``templates-hub run`` wrote is found
+    unchanged by ``templates-hub export`` on the same recipe. ``tokenizer`` may be None: exporters load
+    the recipe's tokenizer when they need it.
+    """
+    require_out_dir(config)
+    return ExportContext(
+        splits=splits,
+        kind=report.get("kind") or kind_of(splits),
         config=config,
-        out_dir=Path(destination),
-        name=export_name,
+        out_dir=Path(config.out_dir),
+        name=name or config.dataset_name or recipe.run_name,
         template=template,
-        template_spec=spec,
+        template_spec=recipe.template.name if recipe.template is not None else None,
         tokenizer=tokenizer,
         tokenizer_spec=recipe.tokenizer,
         preprocess=recipe.preprocess,
         render_options=recipe.template.render_options(recipe.preprocess) if recipe.template is not None else None,
         train=recipe.train,
-        report=prepared.report,
+        report=report,
         sources=recipe_sources(recipe),
         recipe=recipe.model_dump(mode="json"),
-        force=force,
+        force=config.force,
         progress=progress,
     )
-    return exporter.export(ctx)
+
+
+def _check_out_dir(path: Path) -> None:
+    """Refuse an output directory that is (or lies under) a file before the data work, not after it."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            if not candidate.is_dir():
+                raise UsageError(f"{candidate} is a file: the export needs a directory (--out / export.out_dir)")
+            return
 
 
 def _load_tokenizer(recipe: Recipe) -> Any:

@@ -92,7 +92,8 @@ class _Swap:
     had_final: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"staged": self.staged.name, "final": self.final.name, "old": self.old.name}
+        return {"staged": self.staged.name, "final": self.final.name, "old": self.old.name,
+                "had_final": self.had_final}
 
 
 @dataclass
@@ -161,18 +162,7 @@ class StagedExport:
             self._unlock()
 
     def _lock(self) -> None:
-        """Serialise exports into the same directory (advisory ``flock`` on the directory itself)."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no advisory lock
-            return
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise UsageError(f"{self.root}: another export into this directory is running; wait for it to finish") from None
-        self._lock_fd = fd
+        self._lock_fd = _lock(self.root)
 
     def _unlock(self) -> None:
         if self._lock_fd is not None:
@@ -225,12 +215,13 @@ class StagedExport:
         if self.committed:
             return
         swaps = [_Swap(self.staging, self.final, self.root / f".{self.name}.old-{self.token}"), *self._swaps]
+        for swap in swaps:
+            swap.had_final = _exists(swap.final)
         FS.write_bytes(self.journal, _journal_bytes(self.token, swaps, "swapping"))
         try:
             for swap in swaps:
-                if swap.final.exists() or swap.final.is_symlink():
+                if swap.had_final:
                     FS.rename(swap.final, swap.old)
-                    swap.had_final = True
                 FS.rename(swap.staged, swap.final)
             FS.write_bytes(self.journal, _journal_bytes(self.token, swaps, "committed"))
         except BaseException:
@@ -251,15 +242,57 @@ def _journal_bytes(token: str, swaps: list[_Swap], state: str) -> bytes:
     return (json.dumps(payload, indent=2) + "\n").encode("utf-8")
 
 
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
 def _rollback(swaps: list[_Swap]) -> None:
-    """Undo swaps in reverse order; works from the file system alone (also used after a crash)."""
+    """Undo swaps in reverse order, from the file system and ``had_final`` alone (also after a crash).
+
+    Idempotent, so that a crash during a rollback (or before the journal is removed) is rolled back
+    again safely: a swap whose staged copy is gone was either applied (the new content is at ``final``)
+    or already undone (``final`` is the previous content again, and no ``old`` copy is left).
+    """
     for swap in reversed(swaps):
-        applied = not (swap.staged.exists() or swap.staged.is_symlink())
-        if applied and (swap.final.exists() or swap.final.is_symlink()):
-            os.replace(swap.final, swap.staged)  # move the new content back out of the way
-        if swap.old.exists() or swap.old.is_symlink():
+        if not _exists(swap.staged):
+            if swap.had_final and not _exists(swap.old):
+                continue  # already undone
+            if _exists(swap.final):
+                os.replace(swap.final, swap.staged)  # move the new content back out of the way
+        if _exists(swap.old):
             os.replace(swap.old, swap.final)
         _remove_now(swap.staged)
+
+
+def _lock(root: Path) -> int | None:
+    """Serialise exports into ``root`` (advisory ``flock`` on the directory); the descriptor holds the lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory lock
+        return None
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(f"{root}: another export into this directory is running; wait for it to finish") from None
+    return fd
+
+
+def recover_interrupted(root: Path, name: str) -> str | None:
+    """``recover`` under the directory lock, when an interrupted export of ``root / name`` left a journal.
+
+    Exporters call it before they look at the existing export: until the journal is resolved, the
+    directory may show the half-swapped state of the killed export instead of the committed one.
+    """
+    if not (Path(root) / f".{name}{JOURNAL_SUFFIX}").exists():
+        return None
+    fd = _lock(Path(root))
+    try:
+        return recover(Path(root), name)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def recover(root: Path, name: str) -> str | None:
@@ -270,10 +303,12 @@ def recover(root: Path, name: str) -> str | None:
         return None
     try:
         payload = json.loads(journal.read_text(encoding="utf-8"))
-        swaps = [_Swap(root / s["staged"], root / s["final"], root / s["old"]) for s in payload["swaps"]]
+        swaps = [_Swap(root / s["staged"], root / s["final"], root / s["old"], bool(s["had_final"]))
+                 for s in payload["swaps"]]
         state = payload["state"]
     except (OSError, ValueError, KeyError, TypeError):
-        # The journal itself was being written when the process died: nothing had been swapped yet.
+        # The journal was being written when the process died: either before any swap (the staged copies are
+        # garbage) or when marking it committed (every swap done: the old copies are garbage); _sweep deletes both.
         _remove_now(journal)
         _sweep(Path(root), name)
         return "discarded an unreadable journal"

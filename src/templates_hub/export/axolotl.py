@@ -29,6 +29,7 @@ from .chat_files import (
     effective_eos,
     extra_keys,
     lora_settings,
+    merge_user_values,
     message_field_present,
     message_options,
     user_values,
@@ -75,7 +76,7 @@ class AxolotlExporter(BaseExporter):
     def user_values(ctx: ExportContext) -> list[tuple[str, dict[str, Any]]]:
         """The recipe's training keys, ``train:`` names translated to axolotl's."""
         out = []
-        for where, values in user_values(ctx):
+        for where, values in user_values(ctx, warmup_ratio=True):
             if where == "train":
                 values = {TRAINING_ARGUMENT_NAMES.get(k, k): v for k, v in values.items()}
             out.append((where, values))
@@ -179,10 +180,9 @@ class AxolotlExporter(BaseExporter):
         sections = {"model": model, "chat template": template, "data": data, "method": method, "train": train}
         allowed = axolotl_schema.CONFIG_KEYS | extra_keys(ctx)
         what = f"axolotl {axolotl_schema.AXOLOTL_VERSION}"
-        for where, values in self.user_values(ctx):
+        user = self.user_values(ctx)
+        for where, values in user:
             check_keys(values, allowed, what=what, where=where)
-            for key, value in values.items():
-                section = next((s for s, v in sections.items() if key in v), "train")
-                sections[section][key] = value
+        merge_user_values(sections, user, lambda key: "train")
         check_keys(flatten(sections), allowed, what=what, where="training config")
         return sections

@@ -133,11 +133,15 @@ class ExportContext:
             return None
 
     def model_name_or_path(self) -> str:
-        """The model the training config names: export.model_name_or_path > train.model > the tokenizer."""
+        """The model the training config names: export.model_name_or_path > train.model > the tokenizer.
+
+        ``train.model`` counts only when it names weights: ``tiny-random`` and a model config JSON are random
+        models that only templates-hub's runner builds, which no other training tool can load.
+        """
         if self.config.model_name_or_path:
             return self.config.model_name_or_path
         model = getattr(self.train, "model", None) if self.train is not None else None
-        if model and model != "tiny-random":
+        if model and model != "tiny-random" and not str(model).endswith(".json"):
             return str(model)
         if self.tokenizer_spec and self.tokenizer_spec != "tiny":
             return str(self.tokenizer_spec)
@@ -236,10 +240,21 @@ class BaseExporter:
         ctx.stage  # noqa: B018 - validates the stage against the kind
 
     def export(self, ctx: ExportContext) -> ExportResult:
-        from .atomic import StagedExport
+        """Check, then write the export atomically (``_write``); a file-system failure is a UsageError."""
+        try:
+            return self._write(ctx)
+        except OSError as exc:  # read-only directory, a file in the way, a full disk ...
+            where = exc.filename or ctx.export_dir
+            reason = exc.strerror or str(exc)
+            raise UsageError(f"{where}: cannot write the {self.name} export: {reason}") from None
+
+    def _write(self, ctx: ExportContext) -> ExportResult:
+        from .atomic import StagedExport, recover_interrupted
         from .manifest import build_manifest, existing_manifest, input_fingerprint, same_export_present
 
         self.check(ctx)
+        if ctx.out_dir.is_dir():
+            recover_interrupted(ctx.out_dir, ctx.name)  # a killed export's half-swapped files are not "the export"
         fingerprint = input_fingerprint(ctx, self.name, self.fingerprint_inputs(ctx))
         previous = existing_manifest(ctx.export_dir)
         same = previous is not None and previous.get("fingerprint") == fingerprint

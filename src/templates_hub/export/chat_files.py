@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
@@ -95,16 +96,46 @@ def lora_settings(ctx: ExportContext) -> dict[str, Any] | None:
     return {"r": lora.r, "alpha": lora.alpha, "dropout": lora.dropout, "target_modules": lora.target_modules}
 
 
-def user_values(ctx: ExportContext) -> list[tuple[str, dict[str, Any]]]:
-    """Training keys from the recipe: ``train`` (TrainingArguments names) then ``export.hyperparameters``."""
+def user_values(ctx: ExportContext, *, warmup_ratio: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """Training keys from the recipe: ``train`` (TrainingArguments names) then ``export.hyperparameters``.
+
+    ``warmup_ratio``: write ``train.warmup_steps`` below 1 (how transformers 5 takes a ratio) as
+    ``warmup_ratio``, for tools whose ``warmup_steps`` is a whole number of steps (axolotl refuses 0.1).
+    """
     values: list[tuple[str, dict[str, Any]]] = []
-    if ctx.train is not None:
-        extra = dict(ctx.train.training_arguments())
+    if ctx.train is not None and ctx.train.training_arguments():
+        from ..train.arguments import check_values
+
+        extra = check_values(ctx.train.training_arguments())  # numbers YAML read as strings ("1e-3") converted
+        steps = extra.get("warmup_steps")
+        if warmup_ratio and isinstance(steps, float) and 0 < steps < 1 and "warmup_ratio" not in extra:
+            extra["warmup_ratio"] = extra.pop("warmup_steps")
         if extra:
             values.append(("train", extra))
     if ctx.config.hyperparameters:
         values.append(("export.hyperparameters", dict(ctx.config.hyperparameters)))
     return values
+
+
+#: keys that set the same thing: the user's value for one replaces the exporter's default for the other
+#: (transformers 5.5, which LLaMA-Factory 0.9.5 pins, lets warmup_ratio override warmup_steps)
+_SAME_SETTING = {"warmup_steps": "warmup_ratio", "warmup_ratio": "warmup_steps"}
+
+
+def merge_user_values(sections: dict[str, dict[str, Any]], user: list[tuple[str, dict[str, Any]]],
+                      section_for: Callable[[str], str]) -> None:
+    """Set the user's (already checked) keys in ``sections``: where the default sits, else in
+    ``section_for(key)``; a default that the user's key replaces (``_SAME_SETTING``) is removed."""
+    given = {key for _, values in user for key in values}
+    for key in given:
+        other = _SAME_SETTING.get(key)
+        if other is not None and other not in given:
+            for values in sections.values():
+                values.pop(other, None)
+    for _, values in user:
+        for key, value in values.items():
+            section = next((s for s, v in sections.items() if key in v), None) or section_for(key)
+            sections[section][key] = value
 
 
 # -- record reshapers (module level: they run inside datasets.map with num_proc) ---------------------------

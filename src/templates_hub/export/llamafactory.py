@@ -27,7 +27,7 @@ from ..errors import ConfigError, UsageError
 from . import lf_info, lf_schema
 from .atomic import StagedExport
 from .base import BaseExporter, BuildOutput, ExportContext
-from .chat_files import message_field_present, user_values
+from .chat_files import merge_user_values, message_field_present, user_values
 from .keycheck import check_keys
 from .records import write_split
 from .yamlfile import dump_sections, flatten
@@ -249,17 +249,16 @@ class LlamaFactoryExporter(BaseExporter):
                   "overwrite_output_dir": True, "save_only_model": False, "report_to": "none"}
         train = {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 8,
                  "learning_rate": _LEARNING_RATE[stage], "num_train_epochs": 3.0, "lr_scheduler_type": "cosine",
-                 "warmup_ratio": 0.1, "bf16": True, "ddp_timeout": 180000000}
+                 "warmup_steps": 0.1, "bf16": True, "ddp_timeout": 180000000}
         evaluation = ({"per_device_eval_batch_size": 1, "eval_strategy": "steps", "eval_steps": 500}
                       if validation else {})
         sections = {"model": model, "method": method, "dataset": dataset, "output": output, "train": train,
                     "eval": evaluation, "generation": {}}
-        for where, values in user_values(ctx):
+        user = user_values(ctx)
+        for where, values in user:
             check_keys(values, lf_schema.YAML_KEYS, what=f"LLaMA-Factory {lf_schema.LLAMAFACTORY_VERSION}",
                        where=where)
-            for key, value in values.items():
-                section = next((s for s, v in sections.items() if key in v), None) or _section_for(key)
-                sections[section][key] = value
+        merge_user_values(sections, user, _section_for)
         self.validate(ctx, sections)
         return sections
 

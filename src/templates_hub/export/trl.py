@@ -33,6 +33,7 @@ from .chat_files import (
     extra_keys,
     jinja_with_generation,
     lora_settings,
+    merge_user_values,
     message_field_present,
     message_options,
     to_preference,
@@ -172,10 +173,9 @@ class TRLExporter(BaseExporter):
             training.update({"eval_strategy": "steps", "eval_steps": 500, "per_device_eval_batch_size": 1})
         sections = {"model (ModelConfig)": model, "data (ScriptArguments)": data,
                     f"training ({trainer.upper()}Config)": training}
-        for where, values in user_values(ctx):
+        user = user_values(ctx)
+        for where, values in user:
             check_keys(values, allowed, what=f"TRL {version} `trl {trainer}`", where=where)
-            for key, value in values.items():
-                section = next((s for s, v in sections.items() if key in v), f"training ({trainer.upper()}Config)")
-                sections[section][key] = value
+        merge_user_values(sections, user, lambda key: f"training ({trainer.upper()}Config)")
         check_keys(flatten(sections), allowed, what=f"TRL {version} `trl {trainer}`", where="training config")
         return sections

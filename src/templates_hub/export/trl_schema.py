@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from .lf_schema import TRAINING_ARGUMENTS  # transformers 5.5.4, as for LLaMA-Factory
+
 TRL_VERSION = "0.24.0"
 
 #: trl 0.24.0 SFTConfig fields (beyond transformers.TrainingArguments)
@@ -52,30 +54,6 @@ MODEL_CONFIG: frozenset[str] = frozenset("""
     lora_alpha lora_dropout lora_target_modules lora_target_parameters lora_modules_to_save
     lora_task_type use_rslora use_dora load_in_8bit load_in_4bit bnb_4bit_quant_type
     use_bnb_nested_quant torch_dtype
-""".split())
-
-#: transformers 5.5.4 TrainingArguments
-TRAINING_ARGUMENTS: frozenset[str] = frozenset("""
-    accelerator_config adam_beta1 adam_beta2 adam_epsilon auto_find_batch_size
-    average_tokens_across_devices batch_eval_metrics bf16 bf16_full_eval data_seed dataloader_drop_last
-    dataloader_num_workers dataloader_persistent_workers dataloader_pin_memory
-    dataloader_prefetch_factor ddp_backend ddp_broadcast_buffers ddp_bucket_cap_mb
-    ddp_find_unused_parameters ddp_timeout debug deepspeed disable_tqdm do_eval do_predict do_train
-    enable_jit_checkpoint eval_accumulation_steps eval_delay eval_do_concat_batches eval_on_start
-    eval_steps eval_strategy eval_use_gather_object fp16 fp16_full_eval fsdp fsdp_config
-    full_determinism gradient_accumulation_steps gradient_checkpointing gradient_checkpointing_kwargs
-    greater_is_better hub_always_push hub_model_id hub_private_repo hub_revision hub_strategy hub_token
-    ignore_data_skip include_for_metrics include_num_input_tokens_seen label_names
-    label_smoothing_factor learning_rate length_column_name liger_kernel_config load_best_model_at_end
-    local_rank log_level log_level_replica log_on_each_node logging_dir logging_first_step
-    logging_nan_inf_filter logging_steps logging_strategy lr_scheduler_kwargs lr_scheduler_type
-    max_grad_norm max_steps metric_for_best_model neftune_noise_alpha num_train_epochs optim optim_args
-    optim_target_modules output_dir parallelism_config per_device_eval_batch_size
-    per_device_train_batch_size prediction_loss_only project push_to_hub remove_unused_columns report_to
-    restore_callback_states_from_checkpoint resume_from_checkpoint run_name save_on_each_node
-    save_only_model save_steps save_strategy save_total_limit seed skip_memory_metrics tf32
-    torch_compile torch_compile_backend torch_compile_mode torch_empty_cache_steps trackio_space_id
-    train_sampling_strategy use_cache use_cpu use_liger_kernel warmup_ratio warmup_steps weight_decay
 """.split())
 
 #: trl.scripts.utils.DatasetMixtureConfig, plus ``env`` (environment variables the CLI sets from the file)

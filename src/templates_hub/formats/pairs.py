@@ -105,6 +105,31 @@ class _ShapedFormat(FormatAdapter):
             self._inner = cls(opts, kind=self.kind_fixed)
         return self._inner
 
+    def convert(self, record: Mapping[str, Any]) -> Converted:
+        inner = self.inner()
+        if inner is not None:
+            return inner.convert(record)
+        origin: dict[str, str] = {}
+        prompt, row = self._common(record, origin)
+        return self._convert_trl(record, prompt, row, origin)
+
+    def _convert_trl(self, record: Mapping[str, Any], prompt: list[dict[str, Any]], row: dict[str, Any],
+                     origin: dict[str, str]) -> Converted:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def write(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """TRL's conversational layout: every cell a list of openai-style messages, tools as JSON text."""
+        w = OpenAIFormat({"tools_as": "string"})
+        out = {column: [w._write_message(m) for m in messages] for column, messages in self._trl_cells(row).items()}
+        if self.kind_fixed == "kto":
+            out["label"] = bool(row["label"])
+        if row.get("tools") is not None:
+            out["tools"] = row["tools"]
+        return out
+
+    def _trl_cells(self, row: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:  # pragma: no cover
+        raise NotImplementedError
+
     # -- TRL helpers ---------------------------------------------------------------------------------
     def _messages(self, value: Any, where: str, origin: dict[str, str], canonical_prefix: str, start: int) -> list[dict[str, Any]]:
         """A TRL cell: a string (one message of ``default_role``) or a list of role/content messages."""
@@ -177,13 +202,9 @@ class PreferenceFormat(_ShapedFormat):
         "tools": "tools", "messages": None,
     }
 
-    def convert(self, record: Mapping[str, Any]) -> Converted:
-        inner = self.inner()
-        if inner is not None:
-            return inner.convert(record)
+    def _convert_trl(self, record: Mapping[str, Any], prompt: list[dict[str, Any]], row: dict[str, Any],
+                     origin: dict[str, str]) -> Converted:
         o = self.options
-        origin: dict[str, str] = {}
-        prompt, row = self._common(record, origin)
         implicit = not present(record, o["prompt"])
         chosen_prefix, chosen = self._answer(record.get(o["chosen"]), o["chosen"], prompt, origin, "chosen", implicit)
         rejected_prefix, rejected = self._answer(record.get(o["rejected"]), o["rejected"], prompt, origin, "rejected", implicit)
@@ -196,16 +217,8 @@ class PreferenceFormat(_ShapedFormat):
         row.update({"messages": prompt, "chosen": chosen, "rejected": rejected})
         return Converted(row, origin)
 
-    def write(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        w = OpenAIFormat({"tools_as": "string"})
-        out: dict[str, Any] = {
-            "prompt": [w._write_message(m) for m in row["messages"]],
-            "chosen": [w._write_message(row["chosen"])],
-            "rejected": [w._write_message(row["rejected"])],
-        }
-        if row.get("tools") is not None:
-            out["tools"] = row["tools"]
-        return out
+    def _trl_cells(self, row: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+        return {"prompt": row["messages"], "chosen": [row["chosen"]], "rejected": [row["rejected"]]}
 
 
 class KTOFormat(_ShapedFormat):
@@ -222,13 +235,9 @@ class KTOFormat(_ShapedFormat):
         "tools": "tools", "messages": None,
     }
 
-    def convert(self, record: Mapping[str, Any]) -> Converted:
-        inner = self.inner()
-        if inner is not None:
-            return inner.convert(record)
+    def _convert_trl(self, record: Mapping[str, Any], prompt: list[dict[str, Any]], row: dict[str, Any],
+                     origin: dict[str, str]) -> Converted:
         o = self.options
-        origin: dict[str, str] = {}
-        prompt, row = self._common(record, origin)
         implicit = not present(record, o["prompt"])
         prefix, answer = self._answer(record.get(o["completion"]), o["completion"], prompt, origin, "answer", implicit)
         messages = prompt + prefix
@@ -238,14 +247,5 @@ class KTOFormat(_ShapedFormat):
         origin["label"] = o["kto_tag"]
         return Converted(row, origin)
 
-    def write(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        w = OpenAIFormat({"tools_as": "string"})
-        msgs = row["messages"]
-        out: dict[str, Any] = {
-            "prompt": [w._write_message(m) for m in msgs[:-1]],
-            "completion": [w._write_message(msgs[-1])],
-            "label": bool(row["label"]),
-        }
-        if row.get("tools") is not None:
-            out["tools"] = row["tools"]
-        return out
+    def _trl_cells(self, row: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+        return {"prompt": row["messages"][:-1], "completion": row["messages"][-1:]}

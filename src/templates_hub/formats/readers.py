@@ -15,12 +15,14 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import DataError, TemplatesHubError, UsageError
+
+E = TypeVar("E", bound=BaseException)
 
 #: file extension -> how it is read (LLaMA-Factory's FILEEXT2TYPE plus .ndjson / .tsv / .text)
 FILE_TYPES: dict[str, str] = {
@@ -71,17 +73,31 @@ def _head(path: Path, size: int = 1 << 16) -> bytes:
         raise DataError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from None
 
 
+#: Optional columns of a raw part for rows the reader itself could not read (bad bytes, ragged CSV rows):
+#: ``PROBLEM`` is JSON ``[field, reason, category]``, ``VERBATIM`` JSON of the row as read (lines keep their
+#: text in ``text``). The conversion map turns such rows into rejects; adapters never see these columns.
+PROBLEM, VERBATIM = "__problem__", "__verbatim__"
+
+
+def _bad_utf8(data: bytes, exc: UnicodeDecodeError, where: str = "column") -> str:
+    return f"invalid UTF-8 (byte 0x{data[exc.start]:02x} at {where} {exc.start + 1})"
+
+
 def _iter_lines(path: str, stamp: Any = None) -> Iterator[dict[str, Any]]:
-    """Every line of a file (universal newlines, like the ``text`` builder), undecodable ones flagged."""
+    """Every line of a file (universal newlines, like the ``text`` builder), undecodable ones flagged.
+
+    A flagged line keeps its text with the bad bytes replaced (U+FFFD), so the rejects file can show it.
+    """
     with _open_binary(Path(path)) as raw:
         # latin-1 never fails and keeps bytes 1:1, so the line splitting matches text mode exactly;
         # each line is then decoded as UTF-8 on its own
         for line in io.TextIOWrapper(raw, encoding="latin-1", newline=None):
             data = line.rstrip("\n").encode("latin-1")
             try:
-                yield {"text": data.decode("utf-8"), "__encoding__": None}
+                yield {"text": data.decode("utf-8"), PROBLEM: None}
             except UnicodeDecodeError as exc:
-                yield {"text": None, "__encoding__": f"invalid UTF-8 (byte 0x{data[exc.start]:02x} at column {exc.start + 1})"}
+                problem = json.dumps(["(line)", _bad_utf8(data, exc), "bad_encoding"])
+                yield {"text": data.decode("utf-8", "replace"), PROBLEM: problem}
 
 
 def _count_lines(path: Path) -> int:
@@ -89,20 +105,25 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in io.TextIOWrapper(raw, encoding="latin-1", newline=None))
 
 
-def _unicode_error(exc: BaseException) -> UnicodeDecodeError | None:
+def _in_chain(exc: BaseException | None, kind: type[E]) -> E | None:
+    """The first exception of type ``kind`` in ``exc``'s cause / context chain (``datasets`` wraps errors)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, UnicodeDecodeError):
+        if isinstance(exc, kind):
             return exc
         seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        exc = exc.__cause__ or exc.__context__
     return None
+
+
+def _unicode_error(exc: BaseException) -> UnicodeDecodeError | None:
+    return _in_chain(exc, UnicodeDecodeError)
 
 
 def _first_bad_line(path: Path) -> tuple[int, str]:
     for number, row in enumerate(_iter_lines(str(path)), start=1):
-        if row["__encoding__"]:
-            return number, row["__encoding__"]
+        if row[PROBLEM]:
+            return number, json.loads(row[PROBLEM])[1]
     return 0, "invalid UTF-8"
 
 
@@ -151,7 +172,7 @@ def _read_lines_file(path: Path, reader: str, streaming: bool) -> Part:
         if _unicode_error(exc) is None:
             raise DataError(f"cannot read file: {_describe_error(exc)}", source=str(path)) from None
         # some lines are not UTF-8: read line by line so that only those lines are rejected
-        features = datasets.Features({"text": datasets.Value("string"), "__encoding__": datasets.Value("string")})
+        features = datasets.Features({"text": datasets.Value("string"), PROBLEM: datasets.Value("string")})
         ds = datasets.Dataset.from_generator(_iter_lines, features=features, gen_kwargs={"path": str(path), "stamp": stamp})
     return Part(ds, reader, str(path), "line", span=len(ds))
 
@@ -178,7 +199,7 @@ def _read_json_array(path: Path, streaming: bool) -> Part:
         raise DataError(f"line {exc.lineno}, column {exc.colno}: malformed JSON: {exc.msg}", source=str(path)) from None
     if not isinstance(data, list):
         raise DataError("the file holds one JSON object; expected an array of objects or one object per line", source=str(path))
-    lines = [json.dumps(element, ensure_ascii=False) for element in data]
+    lines = [json.dumps(element) for element in data]  # ASCII escapes: a lone surrogate stays checkable
     del data, text
     if streaming:
         ds = datasets.Dataset.from_dict({"text": lines}).to_iterable_dataset()
@@ -187,36 +208,160 @@ def _read_json_array(path: Path, streaming: bool) -> Part:
     return Part(ds, "json", str(path), "row", span=len(lines))
 
 
-def _csv_part(path: Path, streaming: bool) -> Part:
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """The column names, named like pandas names them (an empty name is ``Unnamed: i``); duplicates refused."""
     import csv
 
+    with _open_binary(path) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        header = next(csv.reader(text, delimiter=sep), None)
+    if not header:
+        raise DataError("the file is empty (no CSV header)", source=str(path))
+    names: list[str] = []
+    for i, cell in enumerate(header):
+        try:
+            cell.encode("utf-8")
+        except UnicodeEncodeError:
+            data = cell.encode("utf-8", "surrogateescape")
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"line 1 (the header): {_bad_utf8(data, exc, f'header cell {i + 1}, byte')}",
+                                source=str(path)) from None
+        name = cell or f"Unnamed: {i}"
+        if name in names:
+            raise DataError(f"line 1 (the header): column {name!r} appears twice; rename one", source=str(path))
+        names.append(name)
+    return names
+
+
+def _csv_reader(fh: Any, names: Sequence[str], sep: str, on_invalid: Any, columns: Sequence[str] | None = None) -> Any:
+    """pyarrow's streaming CSV reader over the data rows: cells as bytes, quoted newlines allowed."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    return pcsv.open_csv(
+        fh,
+        read_options=pcsv.ReadOptions(use_threads=False, skip_rows=1, column_names=list(names)),
+        parse_options=pcsv.ParseOptions(delimiter=sep, newlines_in_values=True, invalid_row_handler=on_invalid),
+        convert_options=pcsv.ConvertOptions(column_types={n: pa.binary() for n in names},
+                                            include_columns=list(columns) if columns is not None else None),
+    )
+
+
+def _csv_is_rectangular(path: Path, names: list[str], sep: str) -> bool:
+    """True when every data row has as many fields as the header (a fast pass in C++, stops at the first
+    ragged row). pandas pads short rows with "" silently, so they must be found before it reads the file."""
+    import pyarrow as pa
+
+    rows = 0
+    try:
+        with _open_binary(path) as fh:
+            for batch in _csv_reader(fh, names, sep, lambda row: "error", columns=names[:1]):
+                rows += batch.num_rows
+    except pa.ArrowInvalid:
+        return False
+    if not rows:
+        raise DataError("no rows (the file holds only a CSV header)", source=str(path))
+    return True
+
+
+def _iter_csv(path: str, names: Sequence[str], sep: str, stamp: Any = None) -> Iterator[dict[str, Any]]:
+    """Every data row of a CSV file in order, with the rows that cannot be read flagged (``PROBLEM``).
+
+    A row whose field count differs from the header's, or whose cells are not UTF-8, becomes a flagged
+    row (the row text, or its cells with bad bytes replaced, in ``VERBATIM``) instead of failing or
+    padding the file. Blank lines are not rows (as for pandas), so row ``n`` is the n-th non-blank data row.
+    """
+    ragged: dict[int, tuple[str, int]] = {}
+
+    def on_invalid(row: Any) -> str:
+        if row.number is None:  # pragma: no cover - pyarrow numbers rows when use_threads=False
+            return "error"
+        ragged[row.number - 1] = (row.text, row.actual_columns)  # pyarrow counts the header as row 1
+        return "skip"
+
+    def flagged(number: int) -> dict[str, Any]:
+        text, count = ragged.pop(number)
+        reason = f"the row has {count} field{'s' if count != 1 else ''}, the header has {len(names)}"
+        return {**dict.fromkeys(names), PROBLEM: json.dumps(["(row)", reason, "ragged_row"]),
+                VERBATIM: json.dumps(text, ensure_ascii=False)}
+
+    number = 0
+    with _open_binary(Path(path)) as fh:
+        try:
+            reader = _csv_reader(fh, names, sep, on_invalid)
+            for batch in reader:
+                columns = [batch.column(i).to_pylist() for i in range(len(names))]
+                for i in range(batch.num_rows):
+                    number += 1
+                    while number in ragged:  # ragged rows before this one were parsed with or before it
+                        yield flagged(number)
+                        number += 1
+                    cells = [column[i] or b"" for column in columns]
+                    try:
+                        yield {**{n: c.decode("utf-8") for n, c in zip(names, cells, strict=True)}, PROBLEM: None,
+                               VERBATIM: None}
+                    except UnicodeDecodeError:
+                        yield _bad_csv_cells(names, cells)
+        except Exception as exc:  # noqa: BLE001 - pyarrow's parse errors name no file
+            raise DataError(f"cannot read CSV: {_describe_error(exc)}", source=str(path)) from None
+    for rest in sorted(ragged):
+        yield flagged(rest)
+
+
+def _bad_csv_cells(names: Sequence[str], cells: list[bytes]) -> dict[str, Any]:
+    """The flagged row for cells that are not all UTF-8: the first bad cell named, bad bytes replaced."""
+    problem = None
+    for name, cell in zip(names, cells, strict=True):
+        try:
+            cell.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problem = json.dumps([name, _bad_utf8(cell, exc, "byte"), "bad_encoding"])
+            break
+    verbatim = {n: c.decode("utf-8", "replace") for n, c in zip(names, cells, strict=True)}
+    return {**dict.fromkeys(names), PROBLEM: problem, VERBATIM: json.dumps(verbatim, ensure_ascii=False)}
+
+
+def _csv_part(path: Path, streaming: bool) -> Part:
+    """A CSV / TSV file: cells are strings; ragged rows and undecodable rows become rejects, not errors.
+
+    A rectangular UTF-8 file (the usual case) goes through ``load_dataset("csv")`` (fast, cached);
+    otherwise, and when streaming, rows come from ``_iter_csv`` so each bad row is reported on its own.
+    """
     import datasets
 
     sep = "\t" if ".tsv" in path.name.lower() else ","
+    names = _csv_header(path, sep)
+    columns = {name: datasets.Value("string") for name in names}
+    flagged = datasets.Features({**columns, PROBLEM: datasets.Value("string"), VERBATIM: datasets.Value("string")})
+    stamp = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size)
+    # a tuple: datasets would split a list in gen_kwargs into shards
+    kwargs = {"path": str(path), "names": tuple(names), "sep": sep, "stamp": stamp}
+    if streaming:
+        ds = datasets.IterableDataset.from_generator(_iter_csv, features=flagged, gen_kwargs=kwargs)
+        return Part(ds, "records", str(path), "row")
+    if _csv_is_rectangular(path, names, sep):
+        try:
+            ds = _load("csv", path, False, features=datasets.Features(columns), sep=sep, keep_default_na=False,
+                       na_filter=False, encoding="utf-8-sig")
+            return Part(ds, "records", str(path), "row", span=len(ds))
+        except Exception as exc:
+            if _unicode_error(exc) is None:
+                raise DataError(f"cannot read CSV: {_describe_error(exc)}", source=str(path)) from None
     try:
-        with _open_binary(path) as raw:
-            header = next(csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), delimiter=sep), None)
-    except UnicodeDecodeError:
-        line, reason = _first_bad_line(path)
-        raise DataError(f"line {line}: {reason}", source=str(path)) from None
-    if not header:
-        raise DataError("the file is empty (no CSV header)", source=str(path))
-    features = datasets.Features({name: datasets.Value("string") for name in header})
-    try:
-        ds = _load("csv", path, streaming, features=features, sep=sep, keep_default_na=False, na_filter=False,
-                   encoding="utf-8-sig")
-        span = None if streaming else len(ds)
+        ds = datasets.Dataset.from_generator(_iter_csv, features=flagged, gen_kwargs=kwargs)
     except Exception as exc:
-        if _unicode_error(exc) is not None:
-            line, reason = _first_bad_line(path)
-            raise DataError(f"line {line}: {reason}", source=str(path)) from None
-        raise DataError(f"cannot read CSV: {_describe_error(exc)}", source=str(path)) from None
-    return Part(ds, "records", str(path), "row", span=span)
+        raise _in_chain(exc, DataError) or DataError(f"cannot read CSV: {_describe_error(exc)}", source=str(path)) from None
+    return Part(ds, "records", str(path), "row", span=len(ds))
 
 
 def _refuse_single_object(path: Path, head: bytes) -> None:
     """A pretty-printed single JSON object is not JSON Lines: say so instead of rejecting every line."""
     first = head.lstrip().split(b"\n", 1)[0]
+    if b"\n" not in head.lstrip():  # the first line is longer than the head: read all of it
+        with _open_binary(path) as fh:
+            first = next((line for line in fh if line.strip()), b"")
     try:
         json.loads(first)
         return  # the first line is a complete value: JSON Lines
@@ -310,8 +455,10 @@ def span(part: Part) -> int:
             return pa.ipc.open_stream(source).read_all().num_rows
     import csv
 
-    with _open_binary(path) as raw:
-        return max(sum(1 for _ in csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))) - 1, 0)
+    with _open_binary(path) as raw:  # blank lines are not rows (see _iter_csv)
+        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+        sep = "\t" if ".tsv" in path.name.lower() else ","
+        return max(sum(1 for cells in csv.reader(text, delimiter=sep) if cells) - 1, 0)
 
 
 def _hub_part(repo: str, *, split: str, streaming: bool, subset: str | None, folder: str | None) -> Part:

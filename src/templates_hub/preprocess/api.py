@@ -30,7 +30,8 @@ class PreprocessResult:
     ``stats``: ``rows_in``, ``rows_out``, ``dropped`` ({reason kind: n}), ``tokens``, ``trained_tokens``,
     ``trained_share``, and when packing ``packs``, ``pack_fill`` (real tokens / pack positions) and
     ``pack_length``. For a streaming (``IterableDataset``) input the numbers fill in while the result
-    is iterated, and ``rejects`` grows with them.
+    is iterated in this process, and ``rejects`` grows with them; they describe the current pass
+    (iterating again starts them from zero, so a second epoch does not count rows twice).
     """
 
     dataset: Any
@@ -98,10 +99,13 @@ def preprocess_dataset(dataset: Any, *, template: ChatTemplate | None, tokenizer
         proc.cutoff_len = config.cutoff_len - 1  # LLaMA-Factory: rows + 1 pad position fill cutoff_len exactly
     streaming = isinstance(dataset, datasets.IterableDataset)
     result = PreprocessResult(None, {}, [], name, proc.stage, proc.engine.profile.describe())
-    if streaming:
+    if streaming:  # tokenized lazily, while the caller iterates: the engine stays as it is
         _run_streaming(dataset, proc, config, result, source, packing)
-    else:
+        return result
+    try:
         _run_dataset(dataset, proc, config, result, source, packing, progress)
+    finally:
+        proc.engine.release()  # the tokenizer is the caller's: give its BPE cache back
     return result
 
 
@@ -148,15 +152,33 @@ def _tokenizer_hash(tokenizer: Any) -> str:
 
 def _fingerprint(dataset: Any, proc: Preprocessor, *parts: Any) -> str:
     """The fingerprint of ``dataset`` mapped through ``proc`` (what ``datasets`` uses to name and reuse its
-    cache files), computed without pickling the tokenizer again for every call."""
+    cache files), computed without pickling the tokenizer again for every call. The package version is
+    part of it: the preprocessor's code is named, not hashed, so a cache written by another release of
+    templates-hub is never reused."""
     from datasets.fingerprint import Hasher
 
+    from .. import __version__
+
     return Hasher.hash((
-        getattr(dataset, "_fingerprint", None), type(proc).__module__, type(proc).__qualname__, proc.name,
+        __version__, getattr(dataset, "_fingerprint", None), type(proc).__module__, type(proc).__qualname__, proc.name,
         proc.config.model_dump_json(), proc.cutoff_len if hasattr(proc, "cutoff_len") else None,
         proc.render_options, Hasher.hash(proc.template), _tokenizer_hash(proc.tokenizer), proc.accounting,
         proc.arrow, *parts,
     ))
+
+
+def map_rows(dataset: Any, function: Any, *, features: Any, **kwargs: Any) -> Any:
+    """``dataset.map(function, features=features, ...)``, also for an empty dataset.
+
+    ``datasets`` does not call the function for zero rows and then returns a dataset without any
+    column; an empty input (every row rejected earlier, a pretraining set shorter than one block) must
+    still give the output columns and dtypes.
+    """
+    import datasets
+
+    if len(dataset) == 0:
+        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+    return dataset.map(function, features=features, **kwargs)
 
 
 def _progress(enabled: bool):
@@ -187,9 +209,9 @@ def _run_dataset(dataset: Any, proc: Preprocessor, config: PreprocessConfig, res
     _check_columns(dataset.column_names, proc)
     proc.arrow = True
     with _progress(progress):
-        mapped = dataset.map(proc, remove_columns=dataset.column_names, features=proc.accounting_features(),
-                             desc=f"preprocess ({proc.name})", new_fingerprint=_fingerprint(dataset, proc),
-                             **_map_kwargs(dataset, config, progress))
+        mapped = map_rows(dataset, proc, remove_columns=dataset.column_names, features=proc.accounting_features(),
+                          desc=f"preprocess ({proc.name})", new_fingerprint=_fingerprint(dataset, proc),
+                          **_map_kwargs(dataset, config, progress))
     table = mapped.data
     drops = table.column("_drop")
     stats = result.stats
@@ -245,9 +267,9 @@ def _pack_dataset(mapped: Any, proc: Preprocessor, config: PreprocessConfig, res
     index = datasets.Dataset.from_dict({"_pack": list(range(plan.packs))})
     with _progress(progress):
         fingerprint = Hasher.hash((mapped._fingerprint, plan.packs, config.cutoff_len, pad_id, neat, proc.media))
-        packed = index.map(packer, remove_columns=["_pack"], features=packed_features(neat, proc.media),
-                           new_fingerprint=fingerprint,
-                           desc="pack (best-fit decreasing)", **_map_kwargs(index, config, progress))
+        packed = map_rows(index, packer, remove_columns=["_pack"], features=packed_features(neat, proc.media),
+                          new_fingerprint=fingerprint,
+                          desc="pack (best-fit decreasing)", **_map_kwargs(index, config, progress))
     result.dataset = packed
     result.stats.update({"packs": plan.packs, "pack_length": config.cutoff_len, "pack_fill": plan.fill(config.cutoff_len),
                          "rows_packed": int(len(plan.order))})
@@ -273,7 +295,12 @@ def _issue(reason: str, row: int, source: str | None, proc: Preprocessor) -> Row
 
 
 class _StreamAccountant:
-    """Batched filter for streaming: counts, records rejects, keeps rows that were not dropped."""
+    """Batched filter for streaming: counts, records rejects, keeps rows that were not dropped.
+
+    The statistics describe one pass over the data: each new pass (a second epoch, a second
+    ``list(result.dataset)``) starts them, the rejects and the packing counters again from zero.
+    A pass is recognised by the stream index restarting at 0.
+    """
 
     def __init__(self, result: PreprocessResult, source: str | None, proc: Preprocessor):
         self.result = result
@@ -283,17 +310,32 @@ class _StreamAccountant:
         stats.update({"rows_in": 0, "rows_out": 0, "dropped": {}, "tokens": 0})
         if proc.reports_trained:
             stats.update({"trained_tokens": 0, "trained_share": 0.0})
+        self._initial: dict[str, Any] | None = None  # the stats before the first row (set on the first call)
 
-    def __call__(self, rows: list[Any], drops: list[Any], tokens: list[int], trained: list[int]) -> list[bool]:
+    def _new_pass(self) -> None:
+        import copy
+
+        stats = self.result.stats
+        if self._initial is None:
+            self._initial = copy.deepcopy(stats)
+            return
+        stats.clear()
+        stats.update(copy.deepcopy(self._initial))
+        self.result.rejects.clear()
+
+    def __call__(self, rows: list[Any], drops: list[Any], tokens: list[int], trained: list[int],
+                 indices: list[int]) -> list[bool]:
+        if indices and indices[0] == 0:
+            self._new_pass()
         stats = self.result.stats
         keep = []
         stats["rows_in"] += len(rows)
-        for i, (row, drop) in enumerate(zip(rows, drops, strict=False)):
+        for row, drop, index in zip(rows, drops, indices, strict=False):
             if drop is None:
                 keep.append(True)
                 continue
             keep.append(False)
-            issue = _issue(drop, row if row is not None else stats["rows_in"] - len(rows) + i + 1, self.source, self.proc)
+            issue = _issue(drop, row if row is not None else index + 1, self.source, self.proc)
             stats["dropped"][issue.kind] = stats["dropped"].get(issue.kind, 0) + 1
             self.result.rejects.append(issue)
         stats["rows_out"] += sum(keep)
@@ -312,7 +354,7 @@ def _run_streaming(dataset: Any, proc: Preprocessor, config: PreprocessConfig, r
     mapped = dataset.map(proc, batched=True, batch_size=config.batch_size, remove_columns=remove,
                          features=proc.accounting_features())
     accountant = _StreamAccountant(result, source, proc)
-    kept = mapped.filter(accountant, batched=True, batch_size=config.batch_size,
+    kept = mapped.filter(accountant, batched=True, batch_size=config.batch_size, with_indices=True,
                          input_columns=["_row", "_drop", "_tokens", "_trained"])
     train_cols = [c for c in proc.features()]
     kept = kept.select_columns(train_cols)

@@ -291,12 +291,26 @@ class TokenizerEngine:
     Picklable: caches and compiled patterns are rebuilt in each process (``datasets.map(num_proc=N)``
     workers, Ray actors). Cached id lists are shared: callers must not mutate what they get back except
     through ``EncodedRow`` (whose ``ids`` list is always fresh).
+
+    What it does to the caller's tokenizer (its Rust backend), none of which changes any id:
+
+    - clears truncation / padding left on the backend by an earlier ``tokenizer(...)`` call (transformers
+      sets both again before each of its own calls);
+    - switches the normalizer off for the duration of one batched call on pure-ASCII texts, restored in
+      a ``finally`` (so also on errors and interrupts); another *thread* using the same tokenizer during
+      that call would see no normalizer, so do not share one tokenizer between threads while it encodes;
+    - enlarges the BPE word cache (``BPE_CACHE_WORDS``) until ``release``.
     """
 
     #: words the Rust BPE model keeps in its own cache (tokenizers' default: 10,000, after which it stops
     #: caching). Corpora have far more distinct words; a larger cache saved 5-12 % of the encoding time on
-    #: alpaca-like data and never changes ids. Applied to the tokenizer's backend in every process.
+    #: alpaca-like data and never changes ids (the cache maps a word to its own merges; BPE dropout
+    #: bypasses it). It is applied to the caller's tokenizer (its backend) in every process and costs
+    #: memory there: a few MB on natural text, up to a few hundred MB per process on text with hundreds
+    #: of thousands of distinct words. ``release`` gives the tokenizer its default cache back.
     BPE_CACHE_WORDS = 262_144
+    #: tokenizers' own BPE cache size (``DEFAULT_CACHE_CAPACITY``), what ``release`` restores
+    DEFAULT_BPE_CACHE_WORDS = 10_000
 
     def __init__(self, tokenizer: Any, *, profile: TokenizerProfile | None = None, fast: bool = True,
                  cache_size: int = 8192):
@@ -316,16 +330,26 @@ class TokenizerEngine:
             re.compile("(" + "|".join(re.escape(t) for t in p.added) + ")") if p.split_exact and p.added else None
         )
         self._added_ids = {t: [i] for t, i in zip(p.added, p.added_ids, strict=False)}
-        backend = _backend(self.tokenizer)
-        resize = getattr(getattr(backend, "model", None), "_resize_cache", None)
-        if resize is not None:
-            try:
-                resize(self.BPE_CACHE_WORDS)
-            except Exception:  # an older tokenizers: keep its default cache
-                pass
-
+        self._resize_bpe_cache(self.BPE_CACHE_WORDS)
         # whether pure-ASCII text may skip the backend's Unicode normalizer (checked on first use)
         self._ascii_ok: bool | None = None if self.profile.ascii_unnormalized else False
+
+    def _resize_bpe_cache(self, words: int) -> None:
+        resize = getattr(getattr(_backend(self.tokenizer), "model", None), "_resize_cache", None)
+        if resize is not None:
+            try:
+                resize(words)
+            except Exception:  # an older tokenizers: keep its cache as it is
+                pass
+
+    def release(self) -> None:
+        """Give the tokenizer back tokenizers' default BPE cache size (the larger cache is dropped, its
+        memory free for reuse by the process, though the allocator may keep it in the process's RSS).
+
+        ``preprocess_dataset`` calls it once a ``Dataset`` is done, whatever happened. The engine still
+        works afterwards (with the smaller cache); ids never depend on the cache size.
+        """
+        self._resize_bpe_cache(self.DEFAULT_BPE_CACHE_WORDS)
 
     def _ascii_skip_ok(self, backend: Any) -> bool:
         """Whether ASCII texts may be encoded with the normalizer switched off.

@@ -129,7 +129,7 @@ def finish_pretrain(mapped: Any, proc: Any, config: Any, result: Any, packing: b
     import pyarrow.compute as pc
     from datasets.fingerprint import Hasher
 
-    from .api import _map_kwargs, _progress
+    from .api import _map_kwargs, _progress, map_rows
 
     stats = result.stats
     if not packing:
@@ -146,8 +146,8 @@ def finish_pretrain(mapped: Any, proc: Any, config: Any, result: Any, packing: b
     cutter = BlockCutter(mapped, ends, size, bos_id)
     with _progress(progress):
         fingerprint = Hasher.hash((mapped._fingerprint, size, n_blocks, bos_id))
-        blocks = index.map(cutter, remove_columns=["_block"], features=proc.features(), new_fingerprint=fingerprint,
-                           desc="pretrain blocks", **_map_kwargs(index, config, progress))
+        blocks = map_rows(index, cutter, remove_columns=["_block"], features=proc.features(), new_fingerprint=fingerprint,
+                          desc="pretrain blocks", **_map_kwargs(index, config, progress))
     result.dataset = blocks
     stats.update({"rows_out": n_blocks, "blocks": n_blocks, "block_size": size, "tokens": n_blocks * size,
                   "dropped_tail_tokens": total - n_blocks * size})

@@ -56,6 +56,10 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
 
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
+    config = recipe.preprocess
+    target = Path(out_dir) if out_dir is not None else (Path(config.output_dir) if config.output_dir else None)
+    if target is not None:
+        _check_target(target)  # before the work, not after it
     notify = on_step or (lambda name, info: None)
     if tokenizer is None:
         if recipe.tokenizer is None:
@@ -76,15 +80,15 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
     if template is None and kind != "text":
         raise UsageError(f"the data are {kind} rows: set `template:` in the recipe (a name such as qwen, a file, "
                          "or `tokenizer` for the tokenizer's own chat template)")
-    options = recipe.template.render_options(recipe.preprocess) if recipe.template is not None else None
-    config = recipe.preprocess
+    options = recipe.template.render_options(config) if recipe.template is not None else None
     results: dict[str, PreprocessResult] = {}
     for name, split in prepared.splits.items():
         result = preprocess_dataset(split, template=template, tokenizer=tokenizer, config=config, kind=kind,
                                     render_options=options, source=recipe.data.label, progress=progress)
         results[name] = result
         notify("preprocess", {"split": name, **result.stats})
-    splits = DatasetDict({name: r.dataset for name, r in results.items()})
+    notes = _drop_empty_splits(results, prepared.report)
+    splits = DatasetDict({name: r.dataset for name, r in results.items() if name not in notes})
     first = next(iter(results.values()))
     report: dict[str, Any] = {
         "recipe": recipe.run_name,
@@ -100,7 +104,8 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
         "splits": {name: r.stats for name, r in results.items()},
         "prepare": prepared.report,
     }
-    target = Path(out_dir) if out_dir is not None else (Path(config.output_dir) if config.output_dir else None)
+    if notes:
+        report["notes"] = list(notes.values())
     files: dict[str, Path] = {}
     if target is not None:
         from .api import _progress
@@ -112,10 +117,46 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
     return RecipePreprocessResult(splits, results, report, target, files)
 
 
+def _drop_empty_splits(results: dict[str, PreprocessResult], prepared: dict[str, Any]) -> dict[str, str]:
+    """{split: note} for splits left without rows (``save_to_disk`` writes an empty split that
+    ``load_from_disk`` cannot read). An empty validation split is left out; an empty train split is an
+    error that says where the rows went."""
+    notes = {name: f"{name}: every row was dropped, so the folder has no {name} split"
+             for name, r in results.items() if r.dataset is not None and len(r.dataset) == 0}
+    if "train" in notes:
+        train = results["train"].stats
+        counts = {**{k: v for k, v in (prepared.get("rejected_by_step") or {}).items() if v},
+                  **{f"preprocess:{k}": v for k, v in (train.get("dropped") or {}).items()}}
+        why = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "no rows in the data"
+        raise UsageError(
+            f"no training rows left: {prepared.get('rows_in', 0)} rows read, every one rejected or dropped ({why}). "
+            "Nothing was written; `templates-hub prepare RECIPE --out DIR` writes the reasons to DIR/rejects.jsonl"
+        )
+    return notes
+
+
+def _check_target(target: Path) -> None:
+    """Refuse an output folder that holds anything but a previous ``preprocess`` result.
+
+    The folder is replaced as a whole, so writing into, say, a project folder would delete its files.
+    """
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise UsageError(f"output folder {target} (--out / preprocess.output_dir): exists and is not a directory")
+    if any(target.iterdir()) and not (target / REPORT_FILE).is_file():
+        raise UsageError(
+            f"output folder {target} (--out / preprocess.output_dir): it exists and holds other files; "
+            "preprocess replaces its output folder "
+            f"as a whole, so it only overwrites a folder it wrote before (one with {REPORT_FILE}). "
+            "Choose a new or empty folder."
+        )
+
+
 def _write(splits: Any, results: dict[str, PreprocessResult], rejected_before: list[dict[str, Any]],
            report: dict[str, Any], target: Path, num_proc: int | None) -> dict[str, Path]:
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"--out {target}: exists and is not a directory")
+    target = Path(os.path.abspath(target))  # "--out ." has no name to build the temporary sibling from
+    _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     umask = os.umask(0)

@@ -5,20 +5,28 @@ It renders like transformers' ``apply_chat_template`` (``ImmutableSandboxedEnvir
 globals ``raise_exception``, ``strftime_now``, ``dict``, ``namespace`` and the ``tojson`` filter with
 transformers' semantics) and adds what a batch tool rendering millions of rows needs:
 
-- a **static check** before anything runs: attribute or item access to names starting with ``_`` and
-  names starting with ``__`` are rejected, so ``{{ ''.__class__.__mro__ }}`` never executes;
+- a **static check** before anything runs: attribute or item access to names starting with ``_``, names
+  starting with ``__`` and ``{% include %}`` / ``{% import %}`` / ``{% extends %}`` are rejected, so
+  ``{{ ''.__class__.__mro__ }}`` never executes; the compile-time optimizer is off, so nothing in the
+  template is evaluated outside the budget below;
 - **unsafe attributes raise** (instead of rendering as an empty Undefined);
-- a **step budget**: every loop iteration, call, attribute lookup and intercepted operator counts, so a
-  runaway loop stops with an error instead of hanging a worker; a wall-clock limit backs it up;
-- **size limits** on the output and on strings / lists built by ``*``, ``+``, ``**`` and namespaces.
+- a **step budget**: every loop iteration, call, filter, attribute lookup and intercepted operator counts,
+  so a runaway loop stops with an error instead of hanging a worker; a wall-clock limit backs it up;
+- **size limits**, checked *before* the work where one operation can multiply sizes (``*``, ``%``,
+  ``~``, ``replace``, ``join``, ``indent``, ``center``, format widths, ...) and on every value built:
+  strings and containers (their printed size, nested items included) stay under ``max_value_chars``,
+  all strings built by one render under ``max_built_chars``, the output under ``max_output_chars``;
+  integers stay under ``MAX_INT_BITS``.
 
 Every failure is a ``TemplateError`` that names the template and says what was refused.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import string
 import time
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
@@ -28,6 +36,7 @@ from typing import Any
 
 import jinja2
 import jinja2.ext
+import jinja2.filters
 import jinja2.nodes
 import jinja2.utils
 from jinja2.exceptions import SecurityError
@@ -36,7 +45,16 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..errors import TemplateError
 
 GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
-_LOOP_WRAPPER = "__templates_hub_loop__"
+#: internal filters the checked tree calls (names no template can write: filter names are identifiers
+#: and the static check refuses names starting with "__" only for variables, so these start with "~")
+_LOOP_WRAPPER = "~loop"
+_CONCAT = "~concat"
+#: integers a template computes stay below this many bits (about 3,000 decimal digits)
+MAX_INT_BITS = 10_000
+#: ``strftime_now(format)``: longer formats are refused (``%c`` alone writes about 24 characters)
+MAX_STRFTIME_FORMAT = 256
+#: ``tojson(indent=...)`` above this is refused (the output grows with indent x depth x items)
+MAX_JSON_INDENT = 64
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,7 @@ class Limits:
     max_steps: int = 5_000_000
     max_output_chars: int = 16_000_000
     max_value_chars: int = 4_000_000
+    max_built_chars: int = 128_000_000
     max_seconds: float = 30.0
 
 
@@ -59,7 +78,11 @@ class _State:
     deadline: float
     steps: int = 0
     length: int = 0  # characters yielded so far (for {% generation %} spans)
+    built: int = 0  # characters of strings built by operators, calls and filters
     spans: list[tuple[int, int]] = field(default_factory=list)
+    #: id -> (container, printed size) of containers already measured (kept alive so ids stay unique;
+    #: lists and dicts cannot change in the immutable sandbox)
+    weights: dict[int, tuple[Any, int]] = field(default_factory=dict)
 
     def tick(self, n: int = 1) -> None:
         self.steps += n
@@ -78,17 +101,262 @@ def _tick(n: int = 1) -> None:
         state.tick(n)
 
 
-def _size(value: Any) -> int:
-    if isinstance(value, (str, bytes, list, tuple, dict)):
-        return len(value)
-    return 0
-
-
-def _check_size(value: Any, what: str) -> Any:
+def _limits() -> Limits:
     state = _STATE.get()
-    limit = state.limits.max_value_chars if state is not None else Limits.max_value_chars
-    if _size(value) > limit:
-        raise BudgetExceeded(f"{what} built a value of more than {limit:,} items")
+    return state.limits if state is not None else Limits()
+
+
+# -- sizes ----------------------------------------------------------------------------------------------------
+
+_CONTAINERS = (list, tuple, dict, set, frozenset, jinja2.utils.Namespace)
+
+
+def _children(value: Any) -> Iterable[Any]:
+    if isinstance(value, dict):
+        return (x for pair in value.items() for x in pair)
+    if isinstance(value, jinja2.utils.Namespace):
+        return _children(object.__getattribute__(value, "_Namespace__attrs"))
+    return value
+
+
+def weight(value: Any, cap: int) -> int:
+    """The printed size of ``value``: string lengths plus one per container item, nested items included.
+
+    Measuring stops as soon as the total passes ``cap`` (so a huge value is cheap to refuse), and the
+    size of every list or dict measured is remembered for the rest of the render: templates look at
+    ``messages`` often, and lists and dicts cannot change in the immutable sandbox.
+    """
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 0
+    state = _STATE.get()
+    return _measure(value, cap, state.weights if state is not None else None)
+
+
+def _measure(value: Any, cap: int, memo: dict[int, tuple[Any, int]] | None) -> int:
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    if not isinstance(value, _CONTAINERS):
+        return 0
+    mutable = isinstance(value, jinja2.utils.Namespace)  # namespaces change with {% set ns.x = ... %}
+    if memo is not None and not mutable:
+        known = memo.get(id(value))
+        if known is not None:
+            return known[1]
+    children = list(_children(value))
+    total = len(children)
+    for child in children:
+        if total > cap:
+            return total  # a partial count: not remembered
+        if isinstance(child, (str, bytes)):
+            total += len(child)
+        elif isinstance(child, _CONTAINERS):
+            total += _measure(child, cap - total, memo)
+    if memo is not None and not mutable and total <= cap:
+        memo[id(value)] = (value, total)  # the value is kept alive so that its id is not reused
+    return total
+
+
+def _check_size(value: Any, what: str, *, cap: int | None = None, charge: bool = True) -> Any:
+    """Refuse ``value`` when it is bigger than ``cap`` (default: ``max_value_chars``); count the strings built."""
+    state = _STATE.get()
+    limits = state.limits if state is not None else Limits()
+    limit = limits.max_value_chars if cap is None else cap
+    if weight(value, limit) > limit:
+        raise BudgetExceeded(f"{what} built a value of more than {limit:,} characters / items")
+    if charge and state is not None and isinstance(value, (str, bytes)):
+        state.built += len(value)
+        if state.built > limits.max_built_chars:
+            raise BudgetExceeded(f"it built more than {limits.max_built_chars:,} characters of strings")
+    return value
+
+
+def _expect(size: int, what: str) -> None:
+    """Refuse an operation whose result would have ``size`` characters, before it runs."""
+    limit = _limits().max_value_chars
+    if size > limit:
+        raise BudgetExceeded(f"{what} would build a value of {size:,} characters (at most {limit:,})")
+
+
+def _check_ints(values: Iterable[Any], what: str) -> None:
+    limit = _limits().max_value_chars
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limit:
+            raise SecurityError(f"{what}: the argument {value:,} is too large (at most {limit:,})")
+
+
+_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+
+
+def _check_printf(fmt: Any, operands: Any, what: str) -> None:
+    """``fmt % operands``: refuse field widths / precisions that would build huge strings."""
+    if not isinstance(fmt, (str, bytes)):
+        return
+    text = fmt.decode("latin-1") if isinstance(fmt, bytes) else fmt
+    star = False
+    for width, precision in _PRINTF.findall(text):
+        for number in (width, precision):
+            if number == "*":
+                star = True
+            elif number:
+                _check_ints([int(number)], what)
+    if star:
+        _check_ints(operands if isinstance(operands, (tuple, list)) else [operands], what)
+
+
+def _check_format_string(fmt: str, what: str) -> None:
+    """``fmt.format(...)``: refuse nested replacement fields and huge widths in format specs."""
+    try:
+        parsed = list(string.Formatter().parse(fmt))
+    except ValueError:
+        return  # str.format raises the same error, reported as a template failure
+    for _, _, spec, _ in parsed:
+        if not spec:
+            continue
+        if "{" in spec:
+            raise SecurityError(f"{what}: nested replacement fields in format specs are not supported")
+        _check_ints((int(n) for n in re.findall(r"\d+", spec)), what)
+
+
+def _materialize(iterable: Any, what: str) -> list[Any]:
+    items = []
+    limit = _limits().max_value_chars
+    for item in iterable:
+        _tick()
+        items.append(item)
+        if len(items) > limit:
+            raise BudgetExceeded(f"{what} read more than {limit:,} items")
+    return items
+
+
+def _expect_join(separator: Any, items: list[Any], what: str) -> None:
+    cap = _limits().max_output_chars
+    total = max(len(items) - 1, 0) * len(separator)
+    for item in items:
+        total += weight(item, cap)
+        _expect(total, what)
+
+
+def _expect_replace(text: Any, old: Any, new: Any, count: Any, what: str) -> None:
+    if not isinstance(text, (str, bytes)) or not isinstance(old, type(text)) or not isinstance(new, type(text)):
+        return
+    hits = len(text) + 1 if not old else text.count(old)
+    if isinstance(count, int) and count >= 0:
+        hits = min(hits, count)
+    _expect(len(text) + hits * len(new), what)
+
+
+# -- filters and callables --------------------------------------------------------------------------------------
+
+#: filters whose integer arguments are sizes (widths, lengths, counts)
+_SIZE_ARGUMENT_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "batch", "slice", "filesizeformat"})
+
+
+def _filter_precheck(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    what = f"the {name!r} filter"
+    if name in _SIZE_ARGUMENT_FILTERS:
+        _check_ints((*args, *kwargs.values()), what)
+    if name == "replace" and len(args) >= 2:
+        _expect_replace(str(value), str(args[0]), str(args[1]), args[2] if len(args) > 2 else kwargs.get("count"),
+                        what)
+    elif name == "format":
+        _check_printf(value, args or kwargs, what)
+    elif name == "indent" and isinstance(value, str):
+        width = args[0] if args else kwargs.get("width", 4)
+        size = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
+        _expect(len(value) + (value.count("\n") + 1) * size, what)
+    elif name == "wordwrap" and isinstance(value, str):
+        width = args[0] if args else kwargs.get("width", 79)
+        wrap = args[2] if len(args) > 2 else kwargs.get("wrapstring") or "\n"
+        lines = len(value) // max(width, 1) + value.count("\n") + 1 if isinstance(width, int) else len(value)
+        _expect(len(value) + lines * len(str(wrap)), what)
+
+
+def _guard_filter(name: str, func: Any) -> Any:
+    """``func`` with the budget: one step, size checks before, the result measured after."""
+    offset = 1 if jinja2.utils._PassArg.from_obj(func) is not None else 0
+
+    @functools.wraps(func)  # keeps jinja_pass_arg (pass_context / pass_environment / pass_eval_context)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _tick()
+        cap = _limits().max_output_chars
+        for value in (*args[offset:], *kwargs.values()):
+            _check_size(value, f"a value given to the {name!r} filter", cap=cap, charge=False)
+        if len(args) > offset:
+            _filter_precheck(name, args[offset], args[offset + 1:], kwargs)
+        return _check_size(func(*args, **kwargs), f"the {name!r} filter")
+
+    return guarded
+
+
+@jinja2.pass_environment
+def _join(environment: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    """Jinja's ``join`` (no autoescape), with the result size known before it is built."""
+    if attribute is not None:
+        value = map(jinja2.filters.make_attrgetter(environment, attribute), value)
+    items = _materialize(value, "the 'join' filter")
+    separator = str(d)
+    _expect_join(separator, items, "the 'join' filter")
+    return separator.join(map(str, items))
+
+
+@jinja2.pass_environment
+def _sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0) -> Any:
+    """Jinja's ``sum``; sequences are concatenated in linear time with their size checked."""
+    if attribute is not None:
+        iterable = map(jinja2.filters.make_attrgetter(environment, attribute), iterable)
+    items = _materialize(iterable, "the 'sum' filter")
+    if not isinstance(start, (list, tuple)) and not any(isinstance(x, (list, tuple)) for x in items):
+        return sum(items, start)
+    cap = _limits().max_value_chars
+    measured = iterable if isinstance(iterable, (list, tuple)) else items  # a list was measured as an argument
+    _expect(weight(start, cap) + weight(measured, cap), "the 'sum' filter")
+    out = list(start)
+    for item in items:
+        out += item
+    return type(start)(out) if isinstance(start, tuple) else out
+
+
+def _method_precheck(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Checks for str / bytes methods that can multiply sizes; returns the (possibly materialized) args."""
+    # the sandbox hands out str.format / format_map wrapped (functools.update_wrapper sets __wrapped__)
+    owner = getattr(getattr(obj, "__wrapped__", obj), "__self__", None)
+    if not isinstance(owner, (str, bytes)):
+        return args
+    name = getattr(obj, "__name__", "")
+    what = f"{type(owner).__name__}.{name}()"
+    if name in ("translate", "maketrans"):
+        raise SecurityError(f"{what} is not available in templates")
+    _check_ints((*args, *kwargs.values()), what)
+    if name == "join" and args:
+        items = _materialize(args[0], what)
+        _expect_join(owner, items, what)
+        return (items, *args[1:])
+    if name == "replace" and len(args) >= 2:
+        _expect_replace(owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count"), what)
+    elif name in ("format", "format_map") and isinstance(owner, str):
+        _check_format_string(owner, what)
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        _expect(len(owner) + owner.count("\t" if isinstance(owner, str) else b"\t") * max(size, 0), what)
+    return args
+
+
+def _concat(*parts: Any) -> str:
+    """The ``~`` operator: every part printed, with the total size known before it is built."""
+    cap = _limits().max_output_chars
+    total = 0
+    for part in parts:
+        total += weight(part, cap)
+        _expect(total, "the '~' operator")
+    return _check_size("".join(map(str, parts)), "the '~' operator")
+
+
+def _finalize(value: Any) -> Any:
+    """Applied to every ``{{ ... }}`` before it is printed: refuses containers whose text would be huge."""
+    if isinstance(value, _CONTAINERS):
+        _check_size(value, "an expression printed by the template", cap=_limits().max_output_chars, charge=False)
     return value
 
 
@@ -128,7 +396,7 @@ class TemplateNamespace(jinja2.utils.Namespace):
     def _check(name: Any, value: Any) -> None:
         if isinstance(name, str) and name.startswith("_"):
             raise SecurityError(f"namespace attribute {name!r} starts with an underscore")
-        _check_size(value, f"namespace attribute {name!r}")
+        _check_size(value, f"namespace attribute {name!r}", charge=False)
 
 
 class _TemplateDict:
@@ -146,12 +414,17 @@ def _raise_exception(message: str) -> None:
 
 
 def _strftime_now(fmt: str) -> str:
+    if len(fmt) > MAX_STRFTIME_FORMAT:
+        raise SecurityError(f"strftime_now(): a format of {len(fmt):,} characters is too long "
+                            f"(at most {MAX_STRFTIME_FORMAT})")
     return datetime.now().strftime(fmt)
 
 
 def tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
            sort_keys: bool = False) -> str:
     """transformers' ``tojson``: ``json.dumps`` without HTML escaping, non-ASCII kept."""
+    if isinstance(indent, int) and indent > MAX_JSON_INDENT:
+        raise SecurityError(f"tojson(indent={indent}) is too large (at most {MAX_JSON_INDENT})")
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
@@ -193,10 +466,15 @@ class _SizedLoop:
         return self._gen()
 
 
+def _check_int_result(value: Any, operator: str) -> None:
+    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise SecurityError(f"the {operator!r} operator built an integer of more than {MAX_INT_BITS:,} bits")
+
+
 class HardenedEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox described in the module docstring."""
 
-    intercepted_binops = frozenset(["*", "**", "+"])
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
 
     def __init__(self) -> None:
         super().__init__(
@@ -204,14 +482,21 @@ class HardenedEnvironment(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             extensions=[GenerationExtension, jinja2.ext.loopcontrols],
             autoescape=False,
+            optimized=False,  # the optimizer would run filters on constants at compile time, outside the budget
+            finalize=_finalize,
         )
         self.filters["tojson"] = tojson
+        self.filters["join"] = _join
+        self.filters["sum"] = _sum
+        self.filters = {name: _guard_filter(name, func) for name, func in self.filters.items()}
         self.globals["raise_exception"] = _raise_exception
         self.globals["strftime_now"] = _strftime_now
         self.globals["dict"] = _TemplateDict()
         self.globals["namespace"] = TemplateNamespace
         self.globals["range"] = _budgeted_range
-        self.globals[_LOOP_WRAPPER] = _budgeted_loop
+        # used by the rewritten tree (check_source); filters are called directly, without environment.call
+        self.filters[_LOOP_WRAPPER] = _budgeted_loop
+        self.filters[_CONCAT] = _concat
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is unsafe")
@@ -226,24 +511,40 @@ class HardenedEnvironment(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _tick()
+        cap = _limits().max_output_chars
         for value in (*args, *kwargs.values()):
-            _check_size(value, "a call argument")
-        return super().call(__context, __obj, *args, **kwargs)
+            _check_size(value, "a call argument", cap=cap, charge=False)
+        if __obj is __self.globals.get("lipsum"):
+            _check_ints((*args, *kwargs.values()), "lipsum()")
+        args = _method_precheck(__obj, args, kwargs)
+        return _check_size(super().call(__context, __obj, *args, **kwargs), "a call")
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _tick()
+        ints = isinstance(left, int) and isinstance(right, int)
         if operator == "**":
             if isinstance(right, (int, float)) and abs(right) > 1000:
                 raise SecurityError("exponent too large")
-            if isinstance(left, (int, float)) and abs(left) > 10**9 and isinstance(right, (int, float)) and right > 30:
+            if ints and right > 0 and left.bit_length() * right > MAX_INT_BITS:
                 raise SecurityError("power too large")
-        if operator == "*":
+        elif operator == "*":
+            if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise SecurityError(f"product too large (more than {MAX_INT_BITS:,} bits)")
             count = right if isinstance(right, int) else left if isinstance(left, int) else None
-            seq = left if _size(left) else right
-            if count is not None and _size(seq) * max(count, 0) > (_STATE.get() or _State(Limits(), 0)).limits.max_value_chars:
-                raise SecurityError("repetition builds a value that is too large")
+            seq = left if isinstance(right, int) else right
+            if count is not None and isinstance(seq, (str, bytes, list, tuple)):
+                size = weight(seq, _limits().max_value_chars) * max(count, 0)
+                if size > _limits().max_value_chars:
+                    raise SecurityError("repetition builds a value that is too large")
+        elif operator == "%":
+            _check_printf(left, right, "the '%' operator")
+            _check_size(right, "the '%' operator", cap=_limits().max_output_chars, charge=False)
         result = super().call_binop(context, operator, left, right)
+        _check_int_result(result, operator)
         return _check_size(result, f"the {operator!r} operator")
+
+
+_FORBIDDEN_STATEMENTS = (jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport, jinja2.nodes.Extends)
 
 
 def check_source(env: HardenedEnvironment, source: str, name: str) -> jinja2.nodes.Template:
@@ -252,7 +553,13 @@ def check_source(env: HardenedEnvironment, source: str, name: str) -> jinja2.nod
         ast = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {name!r}: Jinja syntax error at line {exc.lineno}: {exc.message}") from None
-    for node in ast.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name)):
+    except RecursionError:
+        raise TemplateError(f"template {name!r}: expressions are nested too deeply") from None
+    for node in ast.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name, *_FORBIDDEN_STATEMENTS)):
+        if isinstance(node, _FORBIDDEN_STATEMENTS):
+            keyword = type(node).__name__.lower().replace("fromimport", "from ... import")
+            raise TemplateError(f"template {name!r} line {node.lineno}: {{% {keyword} %}} is not allowed "
+                                "(a chat template is one self-contained file)")
         if isinstance(node, jinja2.nodes.Getattr) and node.attr.startswith("_"):
             raise TemplateError(f"template {name!r} line {node.lineno}: access to attribute {node.attr!r} is not "
                                 "allowed (attributes starting with '_' reach Python internals)")
@@ -263,9 +570,25 @@ def check_source(env: HardenedEnvironment, source: str, name: str) -> jinja2.nod
         if isinstance(node, jinja2.nodes.Name) and node.name.startswith("__"):
             raise TemplateError(f"template {name!r} line {node.lineno}: the name {node.name!r} is not allowed")
     for loop in ast.find_all(jinja2.nodes.For):
-        loop.iter = jinja2.nodes.Call(jinja2.nodes.Name(_LOOP_WRAPPER, "load"), [loop.iter], [], None, None,
-                                      lineno=loop.lineno)
+        loop.iter = jinja2.nodes.Filter(loop.iter, _LOOP_WRAPPER, [], [], None, None, lineno=loop.lineno)
+    # `a ~ b` becomes _concat(a, b), which knows the size of the result before building it
+    for concat in list(ast.find_all(jinja2.nodes.Concat)):
+        first, *rest = concat.nodes
+        _replace_node(ast, concat, jinja2.nodes.Filter(first, _CONCAT, rest, [], None, None, lineno=concat.lineno))
     return ast
+
+
+def _replace_node(tree: jinja2.nodes.Node, old: jinja2.nodes.Node, new: jinja2.nodes.Node) -> None:
+    for parent in [tree, *tree.find_all(jinja2.nodes.Node)]:
+        for field_name, value in parent.iter_fields():
+            if value is old:
+                setattr(parent, field_name, new)
+                return
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if item is old:
+                        value[i] = new
+                        return
 
 
 def compile_template(source: str, name: str) -> tuple[HardenedEnvironment, jinja2.Template]:
@@ -276,6 +599,8 @@ def compile_template(source: str, name: str) -> tuple[HardenedEnvironment, jinja
         code = env.compile(ast, name=name)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {name!r}: Jinja syntax error at line {exc.lineno}: {exc.message}") from None
+    except RecursionError:
+        raise TemplateError(f"template {name!r}: expressions are nested too deeply") from None
     template = env.template_class.from_code(env, code, env.make_globals(None), None)
     return env, template
 
@@ -302,6 +627,8 @@ def render(template: jinja2.Template, name: str, variables: dict[str, Any],
         raise TemplateError(f"template {name!r} refused the conversation: {exc.message or exc}") from None
     except RecursionError:
         raise TemplateError(f"template {name!r} was stopped: recursion too deep") from None
+    except MemoryError:
+        raise TemplateError(f"template {name!r} was stopped: it ran out of memory") from None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError) as exc:
         raise TemplateError(f"template {name!r} failed: {type(exc).__name__}: {exc}") from None
     finally:

@@ -46,8 +46,61 @@ def valid_keys() -> frozenset[str]:
     return frozenset(names | set(TrainConfig.model_fields))
 
 
-def check_keys(extra: dict[str, Any], *, source: str | None = None) -> None:
-    """Raise ConfigError naming each unknown ``train.KEY`` with close matches and the list of valid keys."""
+#: the types whose values ``check_values`` checks (and converts: YAML reads ``1e-3`` as the string "1e-3")
+_NUMERIC = (bool, int, float, type(None))
+
+
+@lru_cache(maxsize=1)
+def numeric_fields() -> dict[str, Any]:
+    """TrainingArguments fields typed only with bool / int / float (/ None) -> a pydantic TypeAdapter of the type.
+
+    TrainingArguments does not check types: ``learning_rate: "1e-3"`` or ``num_train_epochs: abc`` would
+    only fail inside the optimizer or the scheduler, after the data work. Other fields (strategies, paths,
+    dicts) are left to TrainingArguments, which validates them when it is built.
+    """
+    import types
+    import typing
+
+    from pydantic import TypeAdapter
+    from transformers import TrainingArguments
+
+    try:
+        hints = typing.get_type_hints(TrainingArguments)
+    except Exception:  # pragma: no cover - an unresolvable annotation in some transformers version
+        return {}
+    out: dict[str, Any] = {}
+    for name, hint in hints.items():
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        members = typing.get_args(hint) if union else (hint,)
+        if members and all(m in _NUMERIC for m in members):
+            out[name] = TypeAdapter(hint)
+    return out
+
+
+def check_values(extra: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    """``extra`` with the values of numeric TrainingArguments fields checked and converted (``"1e-3"`` ->
+    0.001); ConfigError naming every ``train.KEY`` whose value is not a number of the right kind."""
+    from pydantic import ValidationError
+
+    typed = numeric_fields()
+    values = dict(extra)
+    problems: list[tuple[str, str]] = []
+    for key, value in extra.items():
+        if key in typed:
+            try:
+                values[key] = typed[key].validate_python(value)
+            except ValidationError as exc:
+                problems.append((f"train.{key}", f"{value!r} is not valid ({exc.errors()[0]['msg'].lower()})"))
+    if problems:
+        details = "".join(f"\n  {path}: {reason}" for path, reason in problems)
+        raise ConfigError(f"{source + ': ' if source else ''}bad value(s) in the train: section:{details}",
+                          problems=problems, source=source)
+    return values
+
+
+def check_keys(extra: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    """Raise ConfigError naming each unknown ``train.KEY`` with close matches and the list of valid keys;
+    then ``check_values``: returns the values with numbers given as strings converted."""
     keys = valid_keys()
     problems: list[tuple[str, str]] = []
     for key in extra:
@@ -69,6 +122,7 @@ def check_keys(extra: dict[str, Any], *, source: str | None = None) -> None:
             problems=problems,
             source=source,
         )
+    return check_values(extra, source=source)
 
 
 def accelerator() -> str:
@@ -120,8 +174,7 @@ def build_training_arguments(
     """Check the ``train:`` keys and build ``TrainingArguments`` (user keys over templates-hub's defaults)."""
     from transformers import TrainingArguments
 
-    user = config.training_arguments()
-    check_keys(user, source=source)
+    user = check_keys(config.training_arguments(), source=source)
     device = device or accelerator()
     kwargs = default_arguments(has_eval=has_eval, progress=progress, device=device)
     if "fp16" in user or "bf16" in user:

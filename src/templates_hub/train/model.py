@@ -93,6 +93,9 @@ def model_config(spec: str, tokenizer: Any, *, kwargs: dict[str, Any] | None = N
     if spec == TINY_RANDOM:
         return _tiny_config(tokenizer), True
     path = _is_local(spec)
+    if path is None and spec.startswith(("/", "./", "../", "~")):  # a path, not a hub id: say it is missing
+        raise UsageError(f"train.model: {spec} does not exist; point train.model at a model directory, a model "
+                         "config JSON (random weights), a hub id or tiny-random")
     if path is not None and path.suffix == ".json":
         if not path.is_file():
             raise UsageError(f"train.model: model config file {path} does not exist")

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ def resolve_stage(preprocessor: str) -> str:
     return stage
 
 
-def _resume_checkpoint(config: TrainConfig) -> str | None:
+def resume_checkpoint(config: TrainConfig) -> str | None:
     value = config.resume_from_checkpoint
     if value in (None, False):
         return None
@@ -155,6 +155,9 @@ def check_before_loading(
     these problems without training.
     """
     check_keys(config.training_arguments(), source=source)
+    output = Path(config.output_dir)
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"train.output_dir: {output} is a file; point output_dir at a directory")
     skip = set(config.skip_checks)
     if "pad_token" not in skip:
         checks.check_pad_token(tokenizer)
@@ -200,6 +203,14 @@ def _streaming(splits: dict[str, Any], config: TrainConfig, source: str | None) 
     return True
 
 
+def check_train_split(splits: dict[str, Any]) -> None:
+    """UsageError when there is nothing to train on (every row filtered, rejected or split off); a streaming
+    split has no length and is taken as it is."""
+    train = splits.get("train")
+    if train is None or (isinstance(train, Sized) and len(train) == 0):
+        raise UsageError("train: the train split is empty: nothing to train on (check the filters and split settings)")
+
+
 def _losses(history: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
     return [(int(h["step"]), float(h[key])) for h in history if key in h and isinstance(h[key], (int, float))]
 
@@ -227,15 +238,14 @@ def fit(
     from transformers import Trainer
 
     streaming = _streaming(splits, config, source)
-    if "train" not in splits or (not streaming and len(splits["train"]) == 0):
-        raise UsageError("train: the train split is empty: nothing to train on (check the filters and split settings)")
+    check_train_split(splits)
     if not streaming:
         splits = {name: ds for name, ds in splits.items() if ds is not None and len(ds) > 0}
     model_cfg = check_before_loading(config, tokenizer, cutoff_len=cutoff_len, packing=packing, source=source)
     has_eval = "validation" in splits
     device = accelerator()
     args = build_training_arguments(config, has_eval=has_eval, progress=progress, source=source, device=device)
-    resume = _resume_checkpoint(config)
+    resume = resume_checkpoint(config)
 
     rows = vocab_rows(model_cfg)
     if config.resize_embeddings and rows is not None:
