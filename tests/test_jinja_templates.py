@@ -176,3 +176,11 @@ def test_messages_are_passed_like_transformers_does():
     assert messages[0] == {"role": "user", "content": "q"}
     assert messages[1]["tool_calls"] == [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]
     assert messages[1]["reasoning_content"] == messages[1]["thinking"] == "r" and "train" not in messages[1]
+
+
+def test_documents_reach_rag_templates_through_render_options():
+    template = JinjaTemplate("{% for d in documents or [] %}[{{ d.title }}]{% endfor %}{{ messages[-1].content }}")
+    text, _ = template.render_text(ROW, TOK, RenderOptions(extra={"documents": [{"title": "a"}, {"title": "b"}]}))
+    assert text.startswith("[a][b]")
+    plain, _ = template.render_text(ROW, TOK)
+    assert not plain.startswith("[")

@@ -163,7 +163,7 @@ class JinjaTemplate:
         variables = self._variables(tokens, opts)
         variables["messages"] = hf_messages(conversation) if messages is None else messages
         variables["tools"] = hf_tools(conversation)
-        variables["documents"] = None
+        variables.setdefault("documents", None)  # RAG templates get documents through RenderOptions.extra
         variables["add_generation_prompt"] = opts.add_generation_prompt if add_generation_prompt is None \
             else add_generation_prompt
         return render(self._compile(), self.name, variables, self.limits)

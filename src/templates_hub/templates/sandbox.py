@@ -11,19 +11,26 @@ transformers' semantics) and adds what a batch tool rendering millions of rows n
   template is evaluated outside the budget below;
 - **unsafe attributes raise** (instead of rendering as an empty Undefined);
 - a **step budget**: every loop iteration, call, filter, attribute lookup and intercepted operator counts,
-  so a runaway loop stops with an error instead of hanging a worker; a wall-clock limit backs it up;
+  and so does every item of a new list or dict measured (a loop growing a list one item at a time is
+  quadratic work), so a runaway loop stops with an error instead of hanging a worker; a wall-clock limit
+  backs it up;
 - **size limits**, checked *before* the work where one operation can multiply sizes (``*``, ``%``,
-  ``~``, ``replace``, ``join``, ``indent``, ``center``, format widths, ...) and on every value built:
-  strings and containers (their printed size, nested items included) stay under ``max_value_chars``,
-  all strings built by one render under ``max_built_chars``, the output under ``max_output_chars``;
-  integers stay under ``MAX_INT_BITS``.
+  ``~``, ``replace``, ``join``, ``indent``, ``center``, format widths and repeated format fields,
+  ``lipsum``, ...) and on every value built: strings and containers (their printed size: nested items,
+  integer digits and dict views included) stay under ``max_value_chars``, all strings built by one render
+  under ``max_built_chars``, the output under ``max_output_chars``, and so does the text collected by a
+  ``{% set %}`` block, macro, ``caller()`` or ``{% filter %}`` block (``environment.concat``); integers
+  stay under ``MAX_INT_BITS``.
 
-Every failure is a ``TemplateError`` that names the template and says what was refused.
+Every failure, including Python's own limits on what it can compile (deep nesting), is a ``TemplateError``
+that names the template and says what was refused. ``tests/test_sandbox_limits.py`` holds one test per class
+of attack.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import re
 import string
@@ -85,10 +92,12 @@ class _State:
     weights: dict[int, tuple[Any, int]] = field(default_factory=dict)
 
     def tick(self, n: int = 1) -> None:
+        before = self.steps
         self.steps += n
         if self.steps > self.limits.max_steps:
             raise BudgetExceeded(f"it ran more than {self.limits.max_steps:,} steps (a runaway loop?)")
-        if self.steps & 1023 == 0 and time.monotonic() > self.deadline:
+        # the clock is read once every 1,024 steps (n may jump over a multiple of 1,024)
+        if before >> 10 != self.steps >> 10 and time.monotonic() > self.deadline:
             raise BudgetExceeded(f"it ran longer than {self.limits.max_seconds:g} s")
 
 
@@ -108,7 +117,9 @@ def _limits() -> Limits:
 
 # -- sizes ----------------------------------------------------------------------------------------------------
 
-_CONTAINERS = (list, tuple, dict, set, frozenset, jinja2.utils.Namespace)
+#: ``d.keys()`` / ``d.values()`` / ``d.items()`` print every item like the dict itself
+_DICT_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
+_CONTAINERS = (list, tuple, dict, set, frozenset, jinja2.utils.Namespace, *_DICT_VIEWS)
 
 
 def _children(value: Any) -> Iterable[Any]:
@@ -120,7 +131,7 @@ def _children(value: Any) -> Iterable[Any]:
 
 
 def weight(value: Any, cap: int) -> int:
-    """The printed size of ``value``: string lengths plus one per container item, nested items included.
+    """The printed size of ``value``: string lengths, integer digits and one per container item, nested items included.
 
     Measuring stops as soon as the total passes ``cap`` (so a huge value is cheap to refuse), and the
     size of every list or dict measured is remembered for the rest of the render: templates look at
@@ -128,10 +139,17 @@ def weight(value: Any, cap: int) -> int:
     """
     if isinstance(value, (str, bytes)):
         return len(value)
+    if isinstance(value, int):
+        return _digits(value)
     if not isinstance(value, _CONTAINERS):
         return 0
     state = _STATE.get()
     return _measure(value, cap, state.weights if state is not None else None)
+
+
+def _digits(value: int) -> int:
+    """About the decimal digits of ``value`` less one (a list of big integers prints long)."""
+    return value.bit_length() * 3 // 10
 
 
 def _measure(value: Any, cap: int, memo: dict[int, tuple[Any, int]] | None) -> int:
@@ -145,12 +163,17 @@ def _measure(value: Any, cap: int, memo: dict[int, tuple[Any, int]] | None) -> i
         if known is not None:
             return known[1]
     children = list(_children(value))
+    # one step an item: a loop that grows a list or dict by one item at a time (quadratic work) ends on the
+    # step budget instead of the clock
+    _tick(len(children))
     total = len(children)
     for child in children:
         if total > cap:
             return total  # a partial count: not remembered
         if isinstance(child, (str, bytes)):
             total += len(child)
+        elif isinstance(child, int):
+            total += _digits(child)
         elif isinstance(child, _CONTAINERS):
             total += _measure(child, cap - total, memo)
     if memo is not None and not mutable and total <= cap:
@@ -186,37 +209,110 @@ def _check_ints(values: Iterable[Any], what: str) -> None:
             raise SecurityError(f"{what}: the argument {value:,} is too large (at most {limit:,})")
 
 
-_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+def _number(digits: str) -> int:
+    """A width or precision written in a format (absurdly long ones are just huge, not an int() error)."""
+    return int(digits) if len(digits) < 18 else 10**18
+
+
+_PRINTF = re.compile(r"%(?:\(([^)]*)\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
 def _check_printf(fmt: Any, operands: Any, what: str) -> None:
-    """``fmt % operands``: refuse field widths / precisions that would build huge strings."""
+    """``fmt % operands``: refuse huge field widths / precisions, and results that would be too big.
+
+    The result is at most the format text, plus every width and precision, plus the operands (positional
+    operands are used once; a ``%(name)s`` field prints its value each time it appears, so it is counted
+    each time: ``'%(a)s' * 1000 % {'a': text}`` is refused before it is built).
+    """
     if not isinstance(fmt, (str, bytes)):
         return
     text = fmt.decode("latin-1") if isinstance(fmt, bytes) else fmt
+    cap = _limits().max_output_chars
+    total = len(text)
+    positional = True
     star = False
-    for width, precision in _PRINTF.findall(text):
+    fields = _PRINTF.findall(text)
+    _tick(len(fields))  # one step a field: formatting is work in proportion to them
+    limit = _limits().max_value_chars
+    for key, width, precision in fields:
+        if total > limit:
+            raise BudgetExceeded(f"{what} would build a value of more than {limit:,} characters")
         for number in (width, precision):
             if number == "*":
                 star = True
             elif number:
-                _check_ints([int(number)], what)
+                _check_ints([_number(number)], what)
+                total += _number(number)
+        if key:
+            positional = False
+            # an unknown key (or one with nested parentheses, which the pattern cuts short) counts the whole mapping
+            value = operands.get(key, operands) if isinstance(operands, dict) else operands
+            total += weight(value, cap)
+    stars = operands if isinstance(operands, (tuple, list)) else [operands]
     if star:
-        _check_ints(operands if isinstance(operands, (tuple, list)) else [operands], what)
+        _check_ints(stars, what)
+        total += sum(abs(x) for x in stars if isinstance(x, int))
+    if positional:
+        total += weight(operands, cap)
+    _expect(total, what)
 
 
-def _check_format_string(fmt: str, what: str) -> None:
-    """``fmt.format(...)``: refuse nested replacement fields and huge widths in format specs."""
+def _format_argument(field: str, args: tuple[Any, ...], kwargs: Any, auto: int) -> tuple[Any, int]:
+    """The argument a ``str.format`` field refers to (None when there is none) and the next automatic index."""
+    first = field.split(".", 1)[0].split("[", 1)[0]
+    if not first:
+        return (args[auto] if auto < len(args) else None), auto + 1
+    if first.isdigit():
+        index = int(first) if len(first) < 10 else len(args)
+        return (args[index] if index < len(args) else None), auto
+    if isinstance(kwargs, dict):
+        return kwargs.get(first), auto
+    return kwargs, auto  # format_map with a mapping that is not a dict: count all of it
+
+
+def _check_format_string(fmt: str, args: tuple[Any, ...], kwargs: Any, what: str) -> None:
+    """``fmt.format(...)``: refuse nested replacement fields, huge widths and results that would be too big.
+
+    Every field counts its width / precision and the printed size of its argument, so ``'{0}' * 1000``
+    formatting a long text is refused before it is built. Specs and argument sizes are looked up once each
+    (a format string may hold a million fields).
+    """
     try:
         parsed = list(string.Formatter().parse(fmt))
     except ValueError:
         return  # str.format raises the same error, reported as a template failure
-    for _, _, spec, _ in parsed:
-        if not spec:
+    _tick(len(parsed))  # one step a field: formatting is work in proportion to them
+    cap = _limits().max_output_chars
+    limit = _limits().max_value_chars
+    widths: dict[str, int] = {}
+    sizes: dict[str, int] = {}  # field name -> printed size of its argument
+    positional = [weight(arg, cap) for arg in args]
+    total = 0
+    auto = 0
+    for literal, reference, spec, _ in parsed:
+        if total > limit:
+            raise BudgetExceeded(f"{what} would build a value of more than {limit:,} characters")
+        total += len(literal)
+        if reference is None:
             continue
-        if "{" in spec:
-            raise SecurityError(f"{what}: nested replacement fields in format specs are not supported")
-        _check_ints((int(n) for n in re.findall(r"\d+", spec)), what)
+        if spec:
+            if spec not in widths:
+                if "{" in spec:
+                    raise SecurityError(f"{what}: nested replacement fields in format specs are not supported")
+                numbers = [_number(n) for n in re.findall(r"\d+", spec)]
+                _check_ints(numbers, what)
+                widths[spec] = sum(numbers)
+            total += widths[spec]
+        if not reference:  # {} takes the next positional argument
+            if auto >= len(positional):
+                return  # str.format raises IndexError, reported as a template failure
+            total += positional[auto]
+            auto += 1
+            continue
+        if reference not in sizes:
+            sizes[reference] = weight(_format_argument(reference, args, kwargs, auto)[0], cap)
+        total += sizes[reference]
+    _expect(total, what)
 
 
 def _materialize(iterable: Any, what: str) -> list[Any]:
@@ -262,6 +358,8 @@ def _filter_precheck(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[
                         what)
     elif name == "format":
         _check_printf(value, args or kwargs, what)
+    elif name in ("list", "sort") and isinstance(value, str):
+        _expect(2 * len(value), what)  # one string object per character (about 50 bytes each for non-Latin text)
     elif name == "indent" and isinstance(value, str):
         width = args[0] if args else kwargs.get("width", 4)
         size = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
@@ -321,12 +419,14 @@ def _sum(environment: Any, iterable: Any, attribute: Any = None, start: Any = 0)
 def _method_precheck(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
     """Checks for str / bytes methods that can multiply sizes; returns the (possibly materialized) args."""
     # the sandbox hands out str.format / format_map wrapped (functools.update_wrapper sets __wrapped__)
+    if obj is str.maketrans or obj is bytes.maketrans:  # a static method: no string to find below
+        raise SecurityError(f"{'str' if obj is str.maketrans else 'bytes'}.maketrans() is not available in templates")
     owner = getattr(getattr(obj, "__wrapped__", obj), "__self__", None)
     if not isinstance(owner, (str, bytes)):
         return args
     name = getattr(obj, "__name__", "")
     what = f"{type(owner).__name__}.{name}()"
-    if name in ("translate", "maketrans"):
+    if name == "translate":
         raise SecurityError(f"{what} is not available in templates")
     _check_ints((*args, *kwargs.values()), what)
     if name == "join" and args:
@@ -335,12 +435,39 @@ def _method_precheck(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         return (items, *args[1:])
     if name == "replace" and len(args) >= 2:
         _expect_replace(owner, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count"), what)
-    elif name in ("format", "format_map") and isinstance(owner, str):
-        _check_format_string(owner, what)
+    elif name == "format" and isinstance(owner, str):
+        _check_format_string(owner, args, kwargs, what)
+    elif name == "format_map" and isinstance(owner, str):
+        _check_format_string(owner, (), args[0] if args else {}, what)
     elif name == "expandtabs":
         size = args[0] if args else kwargs.get("tabsize", 8)
         _expect(len(owner) + owner.count("\t" if isinstance(owner, str) else b"\t") * max(size, 0), what)
     return args
+
+
+def _check_lipsum(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """``lipsum(n, html, min, max)`` writes n paragraphs of up to ``max`` words in a Python loop that counts no
+    steps, so its size (about 8 characters a word) is checked first."""
+    try:
+        bound = inspect.signature(jinja2.utils.generate_lorem_ipsum).bind(*args, **kwargs)
+    except TypeError:
+        return  # lipsum() raises the same error, reported as a template failure
+    bound.apply_defaults()
+    paragraphs, words = bound.arguments["n"], bound.arguments["max"]
+    if isinstance(paragraphs, int) and isinstance(words, int):
+        _expect(max(paragraphs, 0) * max(words, 0) * 8, "lipsum()")
+
+
+def _block_concat(parts: Iterable[str]) -> str:
+    """``environment.concat``: joins the output of ``{% set %}...{% endset %}`` blocks, macros, ``caller()`` and
+    ``{% filter %}`` blocks, which collect text outside the output limit; the size is checked first."""
+    parts = parts if isinstance(parts, list) else list(parts)
+    cap = _limits().max_output_chars  # a block is template output, so it may be as long as the output
+    size = sum(map(len, parts))
+    if size > cap:
+        raise BudgetExceeded(f"a {{% set %}} block, macro or {{% filter %}} block would write {size:,} characters "
+                             f"(at most {cap:,})")
+    return _check_size("".join(parts), "a block of template output", cap=cap)
 
 
 def _concat(*parts: Any) -> str:
@@ -425,6 +552,13 @@ def tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None, separa
     """transformers' ``tojson``: ``json.dumps`` without HTML escaping, non-ASCII kept."""
     if isinstance(indent, int) and indent > MAX_JSON_INDENT:
         raise SecurityError(f"tojson(indent={indent}) is too large (at most {MAX_JSON_INDENT})")
+    # a string indent is written once per nesting level on every line, a separator between every item
+    if isinstance(indent, str) and len(indent) > MAX_JSON_INDENT:
+        raise SecurityError(f"tojson(): an indent string of {len(indent):,} characters is too long "
+                            f"(at most {MAX_JSON_INDENT})")
+    if isinstance(separators, (tuple, list)) and any(isinstance(x, str) and len(x) > MAX_JSON_INDENT
+                                                     for x in separators):
+        raise SecurityError(f"tojson(): separators longer than {MAX_JSON_INDENT} characters are not supported")
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
@@ -485,6 +619,7 @@ class HardenedEnvironment(ImmutableSandboxedEnvironment):
             optimized=False,  # the optimizer would run filters on constants at compile time, outside the budget
             finalize=_finalize,
         )
+        self.concat = _block_concat  # type: ignore[assignment]  # the compiled code reads environment.concat
         self.filters["tojson"] = tojson
         self.filters["join"] = _join
         self.filters["sum"] = _sum
@@ -516,10 +651,23 @@ class HardenedEnvironment(ImmutableSandboxedEnvironment):
             _check_size(value, "a call argument", cap=cap, charge=False)
         if __obj is __self.globals.get("lipsum"):
             _check_ints((*args, *kwargs.values()), "lipsum()")
+            _check_lipsum(args, kwargs)
         args = _method_precheck(__obj, args, kwargs)
         return _check_size(super().call(__context, __obj, *args, **kwargs), "a call")
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        state = _STATE.get()
+        if operator == "+" and type(left) is str and type(right) is str and state is not None:
+            # the operation chat templates do most ('<|im_start|>' + role + ...): the same checks, inlined
+            state.tick()
+            size = len(left) + len(right)
+            if size > state.limits.max_value_chars:
+                raise BudgetExceeded(f"the '+' operator would build a value of {size:,} characters "
+                                     f"(at most {state.limits.max_value_chars:,})")
+            state.built += size
+            if state.built > state.limits.max_built_chars:
+                raise BudgetExceeded(f"it built more than {state.limits.max_built_chars:,} characters of strings")
+            return left + right
         _tick()
         ints = isinstance(left, int) and isinstance(right, int)
         if operator == "**":
@@ -555,7 +703,20 @@ def check_source(env: HardenedEnvironment, source: str, name: str) -> jinja2.nod
         raise TemplateError(f"template {name!r}: Jinja syntax error at line {exc.lineno}: {exc.message}") from None
     except RecursionError:
         raise TemplateError(f"template {name!r}: expressions are nested too deeply") from None
-    for node in ast.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name, *_FORBIDDEN_STATEMENTS)):
+    try:
+        _check_tree(ast, name)
+    except RecursionError:  # a long chain such as 1 + 1 + ... parses in a loop but nests in the tree
+        raise TemplateError(f"template {name!r}: expressions are nested too deeply") from None
+    return ast
+
+
+def _check_tree(ast: jinja2.nodes.Template, name: str) -> None:
+    """The static refusals of ``check_source``, then the rewrites the budget needs (in place)."""
+    nodes = [ast, *ast.find_all(jinja2.nodes.Node)]
+    for node in nodes:
+        if not isinstance(node, (jinja2.nodes.Getattr, jinja2.nodes.Getitem, jinja2.nodes.Name,
+                                 *_FORBIDDEN_STATEMENTS)):
+            continue
         if isinstance(node, _FORBIDDEN_STATEMENTS):
             keyword = type(node).__name__.lower().replace("fromimport", "from ... import")
             raise TemplateError(f"template {name!r} line {node.lineno}: {{% {keyword} %}} is not allowed "
@@ -569,26 +730,22 @@ def check_source(env: HardenedEnvironment, source: str, name: str) -> jinja2.nod
                                 "allowed (names starting with '_' reach Python internals)")
         if isinstance(node, jinja2.nodes.Name) and node.name.startswith("__"):
             raise TemplateError(f"template {name!r} line {node.lineno}: the name {node.name!r} is not allowed")
-    for loop in ast.find_all(jinja2.nodes.For):
-        loop.iter = jinja2.nodes.Filter(loop.iter, _LOOP_WRAPPER, [], [], None, None, lineno=loop.lineno)
-    # `a ~ b` becomes _concat(a, b), which knows the size of the result before building it
-    for concat in list(ast.find_all(jinja2.nodes.Concat)):
-        first, *rest = concat.nodes
-        _replace_node(ast, concat, jinja2.nodes.Filter(first, _CONCAT, rest, [], None, None, lineno=concat.lineno))
-    return ast
-
-
-def _replace_node(tree: jinja2.nodes.Node, old: jinja2.nodes.Node, new: jinja2.nodes.Node) -> None:
-    for parent in [tree, *tree.find_all(jinja2.nodes.Node)]:
+    # `a ~ b` becomes _concat(a, b), which knows the size of the result before building it. One pass, children
+    # before parents (reversed pre-order), so a Concat's own operands are rewritten before it is replaced.
+    for parent in reversed(nodes):
         for field_name, value in parent.iter_fields():
-            if value is old:
-                setattr(parent, field_name, new)
-                return
-            if isinstance(value, list):
-                for i, item in enumerate(value):
-                    if item is old:
-                        value[i] = new
-                        return
+            if isinstance(value, jinja2.nodes.Concat):
+                setattr(parent, field_name, _concat_filter(value))
+            elif isinstance(value, list):
+                value[:] = [_concat_filter(x) if isinstance(x, jinja2.nodes.Concat) else x for x in value]
+    for loop in nodes:
+        if isinstance(loop, jinja2.nodes.For):
+            loop.iter = jinja2.nodes.Filter(loop.iter, _LOOP_WRAPPER, [], [], None, None, lineno=loop.lineno)
+
+
+def _concat_filter(concat: jinja2.nodes.Concat) -> jinja2.nodes.Filter:
+    first, *rest = concat.nodes
+    return jinja2.nodes.Filter(first, _CONCAT, rest, [], None, None, lineno=concat.lineno)
 
 
 def compile_template(source: str, name: str) -> tuple[HardenedEnvironment, jinja2.Template]:
@@ -599,8 +756,9 @@ def compile_template(source: str, name: str) -> tuple[HardenedEnvironment, jinja
         code = env.compile(ast, name=name)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"template {name!r}: Jinja syntax error at line {exc.lineno}: {exc.message}") from None
-    except RecursionError:
-        raise TemplateError(f"template {name!r}: expressions are nested too deeply") from None
+    except (RecursionError, MemoryError, SyntaxError):
+        # Python's own compiler limits (too many nested parentheses / blocks) on the generated code
+        raise TemplateError(f"template {name!r}: expressions or blocks are nested too deeply") from None
     template = env.template_class.from_code(env, code, env.make_globals(None), None)
     return env, template
 
@@ -629,7 +787,7 @@ def render(template: jinja2.Template, name: str, variables: dict[str, Any],
         raise TemplateError(f"template {name!r} was stopped: recursion too deep") from None
     except MemoryError:
         raise TemplateError(f"template {name!r} was stopped: it ran out of memory") from None
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError) as exc:
+    except Exception as exc:  # TypeError, ValueError, KeyError, AssertionError (truncate), ...: never a traceback
         raise TemplateError(f"template {name!r} failed: {type(exc).__name__}: {exc}") from None
     finally:
         _STATE.reset(token)
