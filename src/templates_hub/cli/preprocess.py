@@ -80,6 +80,7 @@ def preprocess_command(recipe: str, out_dir: str | None, overrides: tuple[str, .
     \b
     Example:
       templates-hub preprocess examples/alpaca_sft.yaml --out tokenized/alpaca \\
+          --set tokenizer=examples/demo/tokenizer --set template=chatml \\
           --set preprocess.cutoff_len=2048 --set preprocess.packing=true
     """
     from ..preprocess.recipe_run import preprocess_recipe
