@@ -148,3 +148,43 @@ def test_plugin_exporter_gets_the_same_machinery(isolated_plugins, cli_runner, t
     assert manifest["target"] == "csv_demo" and "train.csv" in manifest["files"]
     bad = cli_runner.invoke(main, ["export", "csv_demo", str(FIXTURES / "recipe_custom.yaml"), "--out", str(tmp_path)])
     assert bad.exit_code == 2 and "cannot write kto rows" in bad.output
+
+
+@pytest.mark.parametrize(("target", "config_file", "key"), [("llamafactory", "llamafactory_sft.yaml", "model_name_or_path"),
+                                                           ("trl", "trl_sft.yaml", "model_name_or_path"),
+                                                           ("axolotl", "axolotl.yaml", "base_model")])
+def test_a_tokenizer_named_as_the_model_is_a_note(tmp_path, tiny_tokenizer_dir, target, config_file, key):
+    """Without train.model the config names the tokenizer as the model: say so, in the result and the manifest."""
+    from test_export_support import run_export
+
+    result = run_export(tmp_path, target, "sft", model=None, tokenizer=str(tiny_tokenizer_dir))
+    config = yaml.safe_load((tmp_path / "sft" / config_file).read_text())
+    assert config[key] == str(tiny_tokenizer_dir)
+    notes = [n for n in result.notes if "names the tokenizer" in n]
+    assert len(notes) == 1 and str(tiny_tokenizer_dir) in notes[0]
+    assert "export.model_name_or_path or train.model" in notes[0] and "has no config.json" in notes[0]
+    assert notes[0] in result.manifest["notes"]
+    assert notes[0] in json.loads((tmp_path / "sft" / "manifest.json").read_text())["notes"]
+    again = run_export(tmp_path, target, "sft", model=None, tokenizer=str(tiny_tokenizer_dir))
+    assert again.unchanged and notes[0] in again.notes  # a rerun that rewrites nothing still warns
+
+
+def test_a_named_model_needs_no_note(tmp_path, tiny_tokenizer_dir):
+    from test_export_support import run_export
+
+    result = run_export(tmp_path, "llamafactory", "sft", model="org/model", tokenizer=str(tiny_tokenizer_dir))
+    assert not any("names the tokenizer" in n for n in result.notes + result.manifest["notes"])
+
+
+def test_cli_prints_the_tokenizer_as_model_note(cli_runner, tmp_path, tiny_tokenizer_dir):
+    recipe = yaml.safe_load(RECIPE.read_text())
+    recipe["data"]["path"] = str(FIXTURES / "sft.jsonl")
+    recipe["tokenizer"] = str(tiny_tokenizer_dir)
+    recipe["train"] = {"model": "tiny-random"}  # a random model no other tool can load: not a usable model
+    recipe["export"] = {"target": "llamafactory"}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    result = cli_runner.invoke(main, ["export", "llamafactory", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert f"note: the training config names the tokenizer {tiny_tokenizer_dir} as the model" in result.output
+    assert "'tiny-random' is a random model" in result.output

@@ -183,8 +183,9 @@ def test_identical_export_is_left_alone_and_different_one_needs_force(tmp_path):
     again = run_export(tmp_path, "llamafactory", "kto")
     assert again.unchanged and (tmp_path / "kto" / "manifest.json").read_text() == stamp
     assert again.commands == first.commands
-    with pytest.raises(UsageError, match="holds a different export"):
+    with pytest.raises(UsageError, match="holds a different export") as refused:
         run_export(tmp_path, "llamafactory", "kto", validation=1)
+    assert "another --out or --name" in str(refused.value) and "--force" in str(refused.value)
     assert (tmp_path / "kto" / "manifest.json").read_text() == stamp
     changed = run_export(tmp_path, "llamafactory", "kto", validation=1, force=True)
     assert not changed.unchanged and changed.manifest["fingerprint"] != first.manifest["fingerprint"]

@@ -61,20 +61,26 @@ def test_demo_dry_run_cli(cli_runner, tmp_path):
     assert result.exit_code == 0, result.output
     for expected in ("load", "filter", "split", "preprocess train", "preprocess validation", "checks", "all passed"):
         assert expected in result.output
+    assert "run demo (dry run)" in result.output  # the summary is titled by the command
     assert not (tmp_path / "m" / "config.json").exists()  # nothing trained
     rejects = [json.loads(line) for line in (tmp_path / "m" / "rejects.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rejects].count("validate") == 1 and "rejects.jsonl" in result.output
 
 
-def test_demo_run_trains_saves_and_reports(tmp_path):
+def test_demo_run_trains_saves_and_reports(tmp_path, capfd):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from templates_hub.run import run
     from templates_hub.templates import get_template
 
+    bars_before = hf_logging.is_progress_bar_enabled()
     recipe = _recipe_file(tmp_path, export={"target": "llamafactory", "out_dir": str(tmp_path / "export")})
     result = run(recipe, overrides=["train.max_steps=6", "train.logging_steps=1", "train.num_train_epochs=1"],
                  progress=False)
+    # progress=False (`run -q`, `--json`) silences transformers' own bars too, and restores the setting
+    assert "Writing model shards" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled() == bars_before
     steps = [s["step"] for s in result.steps]
     assert steps == ["load", "filter", "split", "preprocess train", "preprocess validation", "export", "train"]
     train = result.train
@@ -116,6 +122,35 @@ def test_train_from_tokenized_path(tmp_path, cli_runner):
     report = json.loads(result.output[result.output.index("{"):])
     assert [s["step"] for s in report["steps"]] == ["tokenized", "tokenized", "train"]
     assert report["train"]["global_step"] == 2 and report["paths"]["tokenized data"] == str(tmp_path / "tokenized")
+
+
+def test_hf_progress_bars_are_restored():
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    from templates_hub.train.runner import hf_progress_bars
+
+    before = (hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled())
+    try:
+        for transformers_on, hub_off in [(True, False), (True, True), (False, True), (False, False)]:
+            (hf_logging.enable_progress_bar if transformers_on else hf_logging.disable_progress_bar)()
+            (disable_progress_bars if hub_off else enable_progress_bars)()
+            with hf_progress_bars(False):
+                assert not hf_logging.is_progress_bar_enabled() and are_progress_bars_disabled()
+            assert (hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()) == (transformers_on, hub_off)
+            with hf_progress_bars(True):
+                assert hf_logging.is_progress_bar_enabled() == transformers_on
+    finally:
+        (hf_logging.enable_progress_bar if before[0] else hf_logging.disable_progress_bar)()
+        (disable_progress_bars if before[1] else enable_progress_bars)()
+
+
+def test_train_summary_is_titled_train(cli_runner, tmp_path):
+    from templates_hub.cli import main
+
+    result = cli_runner.invoke(main, ["train", str(_recipe_file(tmp_path)), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "train demo (dry run)" in result.output and "run demo" not in result.output
 
 
 def test_unknown_train_key_fails_before_data_work(cli_runner, tmp_path):

@@ -98,8 +98,52 @@ def test_check_template_fails_with_a_diff(cli_runner, chatml_tokenizer_dir):
 def test_check_template_needs_a_chat_template(cli_runner, tiny_tokenizer_dir):
     result = cli_runner.invoke(main, ["check-template", "qwen", "--tokenizer", str(tiny_tokenizer_dir)])
     assert result.exit_code == 2 and "has no chat_template" in result.output
+    # the message fits the command: check-template has no --template option, the reference is the problem
+    assert "--template" not in result.output and str(tiny_tokenizer_dir) in result.output
+    assert "pass a tokenizer that has one" in result.output
     bad = cli_runner.invoke(main, ["check-template", "qwen", "--tokenizer", "tiny", "--skip", "nope"])
     assert bad.exit_code == 2 and "unknown feature" in bad.output
+
+
+def test_check_template_with_a_base_model_tokenizer(cli_runner, tmp_path):
+    """gpt2 (a base model's tokenizer, no chat_template): the same message, not a --template hint."""
+    from shared_paths import shared_tokenizer
+
+    shared_tokenizer("gpt2").save_pretrained(tmp_path)
+    result = cli_runner.invoke(main, ["check-template", "qwen", "--tokenizer", str(tmp_path)])
+    assert result.exit_code == 2 and "has no chat_template" in result.output and "--template" not in result.output
+
+
+def test_check_template_unknown_case_lists_the_cases(cli_runner):
+    from templates_hub.templates.battery import battery
+
+    result = cli_runner.invoke(main, ["check-template", "qwen", "--tokenizer", "tiny", "--case", "nope"])
+    assert result.exit_code == 2 and "nope" in result.output and "Traceback" not in result.output
+    assert all(case.name in result.output for case in battery())
+    emptied = cli_runner.invoke(main, ["check-template", "qwen", "--tokenizer", "tiny", "--case", "tool_call",
+                                       "--skip", "tool_calls"])
+    assert emptied.exit_code == 2 and "nothing to compare" in emptied.output
+
+
+def test_render_piped_output_labels_trained_and_masked(cli_runner, alpaca_file, tiny_tokenizer_dir):
+    """CliRunner output is not a terminal: trained vs masked must be readable without colour."""
+    args = ["render", str(alpaca_file), "-t", "qwen", "--tokenizer", str(tiny_tokenizer_dir), "--rows", "1", "--ids"]
+    result = cli_runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    sample = json.loads(cli_runner.invoke(main, [*args, "--json"]).stdout.splitlines()[-1])["samples"][0]
+    lines = result.stdout.splitlines()
+    # the ids, span by span, under their label; together they are the sequence, in order
+    id_spans = [line.split(maxsplit=1) for line in lines if line.startswith(("  trained ", "  masked "))
+                and line.split()[1].isdigit()]
+    assert [label for label, _ in id_spans] == ["masked", "trained"]
+    assert [int(i) for _, ids in id_spans for i in ids.split()] == sample["input_ids"]
+    trained_ids = [int(i) for label, ids in id_spans if label == "trained" for i in ids.split()]
+    assert trained_ids == [label for label in sample["labels"] if label != -100]
+    # the text, span by span, as JSON strings
+    text_spans = [line.split(maxsplit=1) for line in lines if line.startswith(("  trained \"", "  masked  \""))]
+    assert [label for label, _ in text_spans] == ["masked", "trained"]
+    assert "".join(json.loads(text) for _, text in text_spans) == sample["text"]
+    assert json.loads(text_spans[1][1]) == "4<|im_end|>\n"
 
 
 def test_template_to_jinja_and_show(cli_runner, tmp_path):

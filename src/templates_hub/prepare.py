@@ -4,6 +4,10 @@ load (adapt + validate, ``templates_hub.formats.load_canonical``) -> filters (``
 split (``split_dataset``) -> files: ``train.jsonl`` / ``validation.jsonl`` (or ``.parquet``), ``report.json``
 and ``rejects.jsonl``. Every row read is accounted for: ``rows_in == train + validation + rejected``,
 and the rejects file holds one record per rejected row (step, source file, line, reason, the row).
+
+This module is callable (``templates_hub.prepare(recipe)``): importing it as a submodule (``run`` and
+``export`` do) replaces the lazily exported function ``templates_hub.prepare`` with the module, so the
+module forwards calls to ``prepare``.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -233,3 +239,13 @@ def prepare(
         notify("write", {"step": "write", "files": {k: str(v) for k, v in files.items()}})
 
     return PrepareResult(splits, report, rejects_path, out, files)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``templates_hub.prepare(recipe)`` work whether the attribute is the function or this module."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> PrepareResult:
+        return prepare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -81,7 +81,8 @@ def _tokens(tokenizer: Any, template: Any) -> Any:
 @click.option("--format", "-f", "format_name", metavar="FORMAT", help="Input format (default: detected).")
 @click.option("--kind", "-k", type=click.Choice(_KINDS), help="Row kind (default: decided by the format and data).")
 @click.option("--rows", "rows_spec", metavar="START:STOP", help="Rows to show, 0-based, STOP excluded [default: 0:3].")
-@click.option("--ids", is_flag=True, help="Also show token ids and labels (-100 = masked).")
+@click.option("--ids", is_flag=True,
+              help="Also show the token ids, listed under 'trained' / 'masked' (label -100) per span.")
 @click.option("--tokenization", type=click.Choice(["segments", "whole"]), default="segments", show_default=True,
               help="segments: each piece encoded alone (LLaMA-Factory's ids); whole: the text encoded once.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines (one per row) instead of coloured text.")
@@ -122,7 +123,7 @@ def render_command(data: str, template_spec: str, tokenizer_spec: str, format_na
         console = Console(highlight=False)
         how = "detected" if loaded.detected else "given"
         console.print(f"[bold]{data}[/bold]: format {loaded.format} ({how}), kind {loaded.kind}, "
-                      f"template {template.name}, tokenizer {tokenizer_spec}", style="cyan")
+                      f"template {template.name}, tokenizer {tokenizer_spec}", style="cyan", soft_wrap=_plain(console))
         if loaded.rejects:
             console.print(f"{len(loaded.rejects)} row(s) could not be read (see `templates-hub validate {data}`)",
                           style="yellow")
@@ -138,10 +139,36 @@ def render_command(data: str, template_spec: str, tokenizer_spec: str, format_na
             _print_samples(console, index, row.get("_row"), samples, tokenizer if ids else None)
 
 
+def _spans(sample: Any) -> list[tuple[bool, str, list[int]]]:
+    """Consecutive pieces with the same trained flag, merged: (trained, text, token ids)."""
+    spans: list[tuple[bool, str, list[int]]] = []
+    for k, piece in enumerate(sample.pieces):
+        ids = list(sample.ids[sample.bounds[k]:sample.bounds[k + 1]]) if sample.ids is not None else []
+        if spans and spans[-1][0] == piece.trainable:
+            trained, text, previous = spans[-1]
+            spans[-1] = (trained, text + piece.text, previous + ids)
+        else:
+            spans.append((piece.trainable, piece.text, ids))
+    return spans
+
+
+def _plain(console: Any) -> bool:
+    """Whether colour cannot carry the trained / masked distinction (piped output, NO_COLOR, dumb terminal)."""
+    return not console.is_terminal or console.no_color or console.color_system is None
+
+
 def _print_samples(console: Any, index: int, source_row: Any, samples: list[Any], tokenizer: Any) -> None:
+    """Each sample's text (trained green, masked dimmed) and, with --ids, its ids per trained / masked span.
+
+    Colour alone cannot survive a pipe, so the ids are always listed under ``trained`` / ``masked``
+    labels, and plain output (not a colour terminal) also lists the text span by span, each as a JSON
+    string (newlines and trailing spaces visible).
+    """
     from rich.rule import Rule
+    from rich.table import Table
     from rich.text import Text
 
+    plain = _plain(console)
     where = f"row {index}" + (f" (line/row {source_row} of the file)" if source_row is not None else "")
     for sample in samples:
         console.print(Rule(where + (f" - {sample.label}" if sample.label else ""), style="blue"))
@@ -151,17 +178,42 @@ def _print_samples(console: Any, index: int, source_row: Any, samples: list[Any]
             if piece.special:
                 style += " bold"
             text.append(piece.text, style=style)
-        console.print(text)
+        console.print(text, soft_wrap=plain)  # plain: the exact text, not re-wrapped at the console width
+        spans = _spans(sample)
+        if plain:
+            console.print("spans (trained = in the loss, masked = label -100):")
+            for trained, span_text, _ in spans:
+                console.print(Text(f"  {'trained' if trained else 'masked':8}", style="green" if trained else "grey50")
+                              .append(json.dumps(span_text, ensure_ascii=False)), soft_wrap=True)
         if sample.ids is not None:
-            trained = sum(1 for label in sample.labels if label != -100)
-            console.print(f"{len(sample.ids)} tokens, {trained} trained", style="cyan")
-            line = Text()
-            for k, piece in enumerate(sample.pieces):
-                for token_id in sample.ids[sample.bounds[k]:sample.bounds[k + 1]]:
-                    line.append(f"{token_id} ", style="green" if piece.trainable else "grey50")
-            console.print(line)
-    console.print(Text("legend: ", style="bold").append("trained", style="green").append("  ")
-                  .append("masked", style="grey50"))
+            trained_count = sum(1 for label in sample.labels if label != -100)
+            console.print(f"{len(sample.ids)} tokens, {trained_count} trained", style="cyan")
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(no_wrap=True)
+            grid.add_column()
+            for trained, _, ids in spans:
+                if not ids:
+                    continue
+                style = "green" if trained else "grey50"
+                label, line = f"  {'trained' if trained else 'masked'}", " ".join(map(str, ids))
+                if plain:  # one line per span: greppable, and no continuation line without its label
+                    console.print(Text(f"{label:9} ", style=style).append(line, style=style), soft_wrap=True)
+                else:
+                    grid.add_row(Text(label, style=style), Text(line, style=style))
+            if grid.row_count:
+                console.print(grid)
+    legend = Text("legend: ", style="bold").append("trained", style="green").append(" (in the loss)  ")
+    console.print(legend.append("masked", style="grey50").append(" (label -100)"))
+
+
+def _has_chat_template(tokenizer: Any) -> bool:
+    """Whether the tokenizer carries a chat template (a string, or named templates with at least one)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):
+        return any(template.values())
+    if isinstance(template, list):
+        return any(isinstance(t, dict) and t.get("template") for t in template)
+    return bool(template)
 
 
 @main.command("check-template")
@@ -197,16 +249,25 @@ def check_template_command(template_spec: str, tokenizer_spec: str, cases: tuple
     unknown = set(skip) - set(FEATURES)
     if unknown:
         raise UsageError(f"--skip: unknown feature(s) {', '.join(sorted(unknown))}; known: {', '.join(FEATURES)}")
+    known_cases = [case.name for case in battery()]
+    unknown = set(cases) - set(known_cases)
+    if unknown:
+        raise UsageError(f"--case: unknown battery case(s) {', '.join(sorted(unknown))}; known: {', '.join(known_cases)}")
+    selected = battery(exclude=set(skip), names=list(cases) if cases else None)
+    if not selected:
+        raise UsageError(f"--skip {', '.join(skip)} excludes every case selected with --case: nothing to compare")
     tokenizer = load_tokenizer(tokenizer_spec)
+    if not _has_chat_template(tokenizer):
+        raise UsageError(
+            f"--tokenizer {tokenizer_spec}: this tokenizer has no chat_template. check-template compares template "
+            f"{template_spec} against the tokenizer's own chat_template, so pass a tokenizer that has one (the "
+            "model's instruct / chat release usually does); to look at a template alone, use `templates-hub render`"
+        )
     reference = JinjaTemplate.from_tokenizer(tokenizer)
     template = get_template(template_spec, tokenizer=tokenizer)
     tokens = SpecialTokens.from_tokenizer(tokenizer)
     options = _render_options(enable_thinking, preserve_thinking, mask_history, default_system, tool_format,
                               date_string or "26 Jul 2024")
-    try:
-        selected = battery(exclude=set(skip), names=list(cases) if cases else None)
-    except KeyError as exc:
-        raise UsageError(f"--case: {exc.args[0]}") from None
     results = check_against(template, reference, selected, tokens=tokens, options=options,
                             generation_prompt=generation_prompt)
     failed = [r for r in results if r.status in ("differs", "error")]

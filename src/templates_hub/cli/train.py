@@ -41,15 +41,16 @@ def _cell(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def print_summary(result: Any) -> None:
-    """The final table: rows per step, tokens, trained share, losses and output paths."""
+def print_summary(result: Any, command: str = "run") -> None:
+    """The final table (titled by ``command``, e.g. "train demo"): rows per step, tokens, trained share,
+    losses, output paths, and the notes of every step (exports' included)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     if not console.is_terminal:  # piped / captured: rich would assume 80 columns and wrap every cell
         console.width = 110
-    title = f"{'dry run' if result.dry_run else 'run'} {result.recipe}"
+    title = f"{command} {result.recipe}" + (" (dry run)" if result.dry_run else "")
     table = Table(title=title, title_justify="left")
     for col, justify in (("step", "left"), ("rows in", "right"), ("rows out", "right"), ("tokens", "right"),
                          ("trained", "right"), ("details", "left")):
@@ -67,8 +68,10 @@ def print_summary(result: Any) -> None:
                       f"{t.template or '(unchanged)'}; {t.trainable_params:,} of {t.total_params:,} parameters trained; "
                       f"{speed:,.0f} tokens/s")
     for exported in result.exports:
-        for command in exported.commands:
-            console.print(f"train with {exported.target}: {command}")
+        for train_command in exported.commands:
+            console.print(f"train with {exported.target}: {train_command}")
+        for note in exported.notes:
+            console.print(f"note ({exported.target} export): {note}")
     for note in result.notes + (result.train.notes if result.train is not None else []):
         console.print(f"note: {note}")
 
@@ -89,7 +92,7 @@ def _run(recipe: str, overrides: list[str], *, dry_run: bool, quiet: bool, as_js
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str))
     elif not quiet:
-        print_summary(result)
+        print_summary(result, "train" if train_only else "run")
 
 
 @main.command("run")

@@ -79,6 +79,9 @@ class ExportContext:
     progress: bool = True
     #: why ``try_tokenizer`` returned None (recorded in the manifest)
     tokenizer_error: str | None = None
+    #: notes raised while the exporter built its files (e.g. by ``model_name_or_path``); ``BaseExporter``
+    #: adds them to the export's notes, which the CLI prints and manifest.json keeps
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.out_dir = Path(self.out_dir).expanduser().absolute()
@@ -144,11 +147,38 @@ class ExportContext:
         if model and model != "tiny-random" and not str(model).endswith(".json"):
             return str(model)
         if self.tokenizer_spec and self.tokenizer_spec != "tiny":
+            self.note(_tokenizer_as_model_note(str(self.tokenizer_spec), model))
             return str(self.tokenizer_spec)
         raise UsageError(
             f"export {self.name!r}: the training config needs a model: set export.model_name_or_path "
             "(or train.model, or a real `tokenizer:` in the recipe)"
         )
+
+    def note(self, text: str) -> None:
+        """Add a note for the user (once): printed after the export and kept in manifest.json."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def _tokenizer_as_model_note(tokenizer_spec: str, model: Any) -> str:
+    """Why the training config names the tokenizer as the model, and how to name the real model.
+
+    A tokenizer folder usually holds no weights (the demo's does not), so the training tool would fail
+    on it long after the export looked fine; a hub id of an instruct model is often right, but the user
+    should know the exporter guessed.
+    """
+    if model == "tiny-random":
+        why = " (train.model 'tiny-random' is a random model only templates-hub's runner builds)"
+    elif model:
+        why = f" (train.model {model} is a model config: random weights only templates-hub's runner builds)"
+    else:
+        why = ""
+    text = (f"the training config names the tokenizer {tokenizer_spec} as the model to train, because the recipe "
+            f"has no usable train.model{why}.")
+    folder = Path(tokenizer_spec).expanduser()
+    if folder.is_dir() and not (folder / "config.json").is_file():
+        text += f" {folder} has no config.json: it holds no model, so training with this config would fail."
+    return text + " Set export.model_name_or_path or train.model to the model to fine-tune."
 
 
 @dataclass
@@ -263,22 +293,28 @@ class BaseExporter:
             files = [ctx.export_dir / f for f in sorted(previous.get("files", {}))]
             files += [ctx.export_dir / "manifest.json"] + [ctx.out_dir / s for s in previous.get("siblings", [])]
             return ExportResult(self.name, ctx.out_dir, ctx.export_dir, sorted(files),
-                                list(previous.get("commands", [])), previous, notes=["an identical export is already there (use force to rewrite it)"],
+                                list(previous.get("commands", [])), previous,
+                                notes=[*previous.get("notes", []),
+                                       "an identical export is already there (use force to rewrite it)"],
                                 unchanged=True)
         if ctx.export_dir.exists() and not ctx.force and not same:
             if previous is None:
                 raise UsageError(
-                    f"{ctx.export_dir} exists and is not a templates-hub export; choose another name or out_dir, "
-                    "or pass --force to replace it"
+                    f"{ctx.export_dir} exists and is not a templates-hub export; export to another --out or --name "
+                    "(recipe: export.out_dir / export.dataset_name), or pass --force (export.force: true) to "
+                    "replace it"
                 )
             raise UsageError(
                 f"{ctx.export_dir} holds a different export (made {previous.get('created', 'earlier')}, "
-                f"fingerprint {str(previous.get('fingerprint'))[:12]}); pass --force to replace it"
+                f"fingerprint {str(previous.get('fingerprint'))[:12]}); to keep it, export to another --out or "
+                "--name (recipe: export.out_dir / export.dataset_name); to replace it, pass --force "
+                "(export.force: true)"
             )
         from ..prepare import progress_bars
 
         with StagedExport(ctx.out_dir, ctx.name) as staged, progress_bars(ctx.progress):
             output = self.build(ctx, staged)
+            output.notes = [*ctx.notes, *(n for n in output.notes if n not in ctx.notes)]
             manifest = build_manifest(ctx, self.name, fingerprint, staged, output)
             staged.write_json("manifest.json", manifest)
             staged.commit()

@@ -108,8 +108,8 @@ class JinjaTemplate:
             template = named.get("default") or next(iter(named.values()), None)
         if not template:
             raise TemplateError(
-                f"tokenizer {label!r} has no chat_template; pick a template with --template NAME "
-                "(`templates-hub list templates`) or pass a .jinja / .yaml file"
+                f"tokenizer {label!r} has no chat_template, so it cannot supply the template: name a registered "
+                "template instead (`templates-hub list templates`) or a .jinja / .yaml template file"
             )
         variables = {}
         for attr in ("unk_token", "sep_token", "cls_token", "mask_token"):

@@ -13,11 +13,12 @@ process writes files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
-from collections.abc import Sequence, Sized
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,34 @@ def _losses(history: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
     return [(int(h["step"]), float(h[key])) for h in history if key in h and isinstance(h[key], (int, float))]
 
 
+@contextlib.contextmanager
+def hf_progress_bars(enabled: bool) -> Iterator[None]:
+    """Hide transformers' own progress bars (loading and saving weights) and huggingface_hub's (downloads)
+    for the block when ``enabled`` is False, then restore both settings.
+
+    The Trainer's bars follow ``disable_tqdm``; these do not, so ``run -q`` / ``--json`` printed
+    "Writing model shards" and "Loading weights" bars without this.
+    """
+    if enabled:
+        yield
+        return
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    transformers_on = hf_logging.is_progress_bar_enabled()
+    hub_off = are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # turns huggingface_hub's off as well
+    try:
+        yield
+    finally:
+        if transformers_on:
+            hf_logging.enable_progress_bar()  # turns huggingface_hub's on as well: set it back below
+        if hub_off:
+            disable_progress_bars()
+        elif are_progress_bars_disabled():
+            enable_progress_bars()
+
+
 def fit(
     config: TrainConfig,
     *,
@@ -255,44 +284,45 @@ def fit(
         skip=config.skip_checks,
     )
 
-    loaded: LoadedModel = load_model(config.model, tokenizer, seed=args.seed, kwargs=config.model_kwargs,
-                                     config=model_cfg)
-    if config.resize_embeddings:
-        resize_embeddings(loaded, tokenizer)
-    if config.lora is not None:
-        if args.gradient_checkpointing:
-            loaded.model.enable_input_require_grads()  # checkpointed LoRA needs grads flowing into frozen inputs
-        apply_lora(loaded, config.lora)
-    count_parameters(loaded)
-    if template is not None:
-        tokenizer.chat_template = template.to_jinja()  # saved with every checkpoint and the final model
+    with hf_progress_bars(progress):  # quiet: no 'Loading weights' / 'Writing model shards' bars either
+        loaded: LoadedModel = load_model(config.model, tokenizer, seed=args.seed, kwargs=config.model_kwargs,
+                                         config=model_cfg)
+        if config.resize_embeddings:
+            resize_embeddings(loaded, tokenizer)
+        if config.lora is not None:
+            if args.gradient_checkpointing:
+                loaded.model.enable_input_require_grads()  # checkpointed LoRA needs grads flowing into frozen inputs
+            apply_lora(loaded, config.lora)
+        count_parameters(loaded)
+        if template is not None:
+            tokenizer.chat_template = template.to_jinja()  # saved with every checkpoint and the final model
 
-    if packing and args.include_num_input_tokens_seen == "non_padding":
-        # packed batches carry a 4-D float mask (or none): "non_padding" would sum the mask; packs are ~all tokens
-        args.include_num_input_tokens_seen = "all"
-    trainer = Trainer(
-        model=loaded.model,
-        args=args,
-        train_dataset=splits["train"],
-        eval_dataset=splits.get("validation"),
-        data_collator=_collator(config, args, loaded.model, tokenizer, stage, packing, neat_packing),
-        processing_class=tokenizer,
-        callbacks=list(callbacks) or None,
-    )
-    if not progress:  # no bars, and no log dicts printed to stdout (``--json`` owns it): log them instead
-        from transformers.trainer_callback import PrinterCallback
+        if packing and args.include_num_input_tokens_seen == "non_padding":
+            # packed batches carry a 4-D float mask (or none): "non_padding" would sum the mask; packs are ~all tokens
+            args.include_num_input_tokens_seen = "all"
+        trainer = Trainer(
+            model=loaded.model,
+            args=args,
+            train_dataset=splits["train"],
+            eval_dataset=splits.get("validation"),
+            data_collator=_collator(config, args, loaded.model, tokenizer, stage, packing, neat_packing),
+            processing_class=tokenizer,
+            callbacks=list(callbacks) or None,
+        )
+        if not progress:  # no bars, and no log dicts printed to stdout (``--json`` owns it): log them instead
+            from transformers.trainer_callback import PrinterCallback
 
-        trainer.remove_callback(PrinterCallback)
-        trainer.add_callback(_LogCallback())
-    output = trainer.train(resume_from_checkpoint=resume)
-    eval_metrics: dict[str, float] = {}
-    if has_eval:
-        last = next((h for h in reversed(trainer.state.log_history) if "eval_loss" in h), None)
-        if last is None or last.get("step") != trainer.state.global_step:  # not evaluated at the last step yet
-            last = trainer.evaluate()
-        eval_metrics = {k: float(v) for k, v in last.items() if isinstance(v, (int, float)) and k != "step"}
-    trainer.save_model(config.output_dir)  # model or adapter, plus the tokenizer (processing_class)
-    trainer.save_state()
+            trainer.remove_callback(PrinterCallback)
+            trainer.add_callback(_LogCallback())
+        output = trainer.train(resume_from_checkpoint=resume)
+        eval_metrics: dict[str, float] = {}
+        if has_eval:
+            last = next((h for h in reversed(trainer.state.log_history) if "eval_loss" in h), None)
+            if last is None or last.get("step") != trainer.state.global_step:  # not evaluated at the last step yet
+                last = trainer.evaluate()
+            eval_metrics = {k: float(v) for k, v in last.items() if isinstance(v, (int, float)) and k != "step"}
+        trainer.save_model(config.output_dir)  # model or adapter, plus the tokenizer (processing_class)
+        trainer.save_state()
 
     history = trainer.state.log_history
     result = TrainResult(
