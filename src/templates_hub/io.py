@@ -294,25 +294,31 @@ def _sample(part: Part, count: int = SAMPLE_ROWS) -> list[dict[str, Any]]:
 
 
 def _choose_adapter(parts: list[Part], format: str | None, kind: str | None, options: Mapping[str, Any],
-                    source: str) -> tuple[FormatAdapter, bool, str]:
+                    source: str, explicit: frozenset[str] | None = None) -> tuple[FormatAdapter, bool, str]:
+    """The configured adapter for ``parts``, whether it was detected, and the detection's evidence.
+
+    ``explicit``: the options the user (or a dataset_info ``columns`` block) set, as opposed to defaults
+    (default: every key of ``options``); the columns they name must exist in the first rows.
+    """
     readers = {p.reader for p in parts}
     sample = _sample(parts[0])
     if "text" in readers:
         if format not in (None, "text"):
             raise UsageError(f"{source}: a .txt file holds one document per line; it can only be read as format 'text', not {format!r}")
-        adapter = make_adapter("text", options, kind)
-        adapter.prepare(sample)
-        return adapter, format is None, "a .txt file: one document per line"
-    if format is not None:
-        adapter = make_adapter(format, options, kind)
-        adapter.prepare(sample)
-        return adapter, False, ""
-    if not sample:
-        raise DataError("no readable rows at the start to detect the format from; pass --format", source=source)
-    cls, found = detect_format(sample, kind=kind, source=source)
-    adapter = cls({**found.options, **options}, kind=kind or found.kind)
+        adapter, detected, evidence = make_adapter("text", options, kind), format is None, "a .txt file: one document per line"
+    elif format is not None:
+        adapter, detected, evidence = make_adapter(format, options, kind), False, ""
+    else:
+        if not sample:
+            raise DataError("no readable rows at the start to detect the format from; pass --format", source=source)
+        cls, found = detect_format(sample, kind=kind, source=source)
+        explicit = frozenset(options) if explicit is None else explicit
+        chosen_kind = kind or cls.implied_kind(explicit) or found.kind
+        adapter, detected, evidence = cls({**found.options, **options}, kind=chosen_kind), True, found.evidence
+    adapter.explicit = frozenset(options) if explicit is None else explicit
     adapter.prepare(sample)
-    return adapter, True, found.evidence
+    adapter.check_columns(sample, parts[0].source)
+    return adapter, detected, evidence
 
 
 #: columns that carry meaning in LLaMA-Factory layouts; present but unmapped, they are silently ignored
@@ -409,6 +415,90 @@ def _prefix_for(ds: Any, part: Part, max_rows: int) -> int:
     return int(nonblank[max_rows - 1]) + 1
 
 
+@dataclass
+class _Opened:
+    """A source opened and its adapter configured from the first rows, before any conversion."""
+
+    source: str
+    parts: list[Part]
+    adapter: FormatAdapter
+    detected: bool
+    evidence: str
+    notes: list[str]
+    num_samples: int | None
+
+
+def _open(source: str | os.PathLike[str] | None, *, format: str | None, kind: str | None,
+          dataset_info: str | os.PathLike[str] | None, dataset: str | None, split: str, streaming: bool,
+          options: Mapping[str, Any] | None) -> _Opened:
+    """Resolve a dataset_info entry, open the source and configure the adapter (``load_canonical``'s first half)."""
+    from .formats.dataset_info import read_dataset_info
+
+    opts: dict[str, Any] = {}
+    explicit: set[str] = set(options or {})
+    notes: list[str] = []
+    subset = folder = None
+    num_samples = None
+    if dataset_info is not None or dataset is not None:
+        if dataset_info is None or dataset is None:
+            raise UsageError("--dataset-info DIR and --dataset NAME go together")
+        attr = read_dataset_info(dataset_info, dataset)
+        notes += attr.warnings()
+        entry_format, opts = attr.adapter()
+        explicit |= attr.explicit_options()
+        if format is not None and format != entry_format:
+            raise UsageError(f"dataset {dataset!r} has formatting {attr.formatting!r} (format {entry_format!r}); "
+                             f"it cannot be read as format {format!r}")
+        format = entry_format
+        kind = kind or attr.kind()
+        if attr.kind() != kind:
+            raise UsageError(f"dataset {dataset!r} holds {attr.kind()!r} rows, not {kind!r}")
+        split = attr.split or split
+        subset, folder, num_samples = attr.subset, attr.folder, attr.num_samples
+        if source is None or str(source) == "":
+            source = attr.source()
+    if source is None or str(source) == "":
+        raise UsageError("no data source given (a path, a hub id, or --dataset-info DIR --dataset NAME)")
+    source_str = str(source)
+    opts.update(options or {})
+
+    parts = open_source(source_str, split=split, streaming=streaming, subset=subset, folder=folder)
+    if num_samples is not None and len(parts) > 1:
+        raise UsageError(f"dataset {dataset!r}: num_samples over a folder of {len(parts)} files is not supported; "
+                         "sample one file, or merge the shards")
+    for part in parts:
+        notes += part.notes
+    adapter, detected, evidence = _choose_adapter(parts, format, kind, opts, source_str, frozenset(explicit))
+    if dataset is not None:
+        notes += _unmapped_columns(_sample(parts[0]), adapter, dataset)
+    return _Opened(source_str, parts, adapter, detected, evidence, notes, num_samples)
+
+
+def peek(
+    source: str | os.PathLike[str] | None,
+    *,
+    format: str | None = None,
+    kind: str | None = None,
+    dataset_info: str | os.PathLike[str] | None = None,
+    dataset: str | None = None,
+    split: str = "train",
+    streaming: bool = False,
+    options: Mapping[str, Any] | None = None,
+    **_ignored: Any,
+) -> tuple[str, str]:
+    """``(format, kind)`` that ``load_canonical`` would use for these arguments, from the first rows only.
+
+    Nothing is converted, so a command can check what the data need (a chat template for chat rows, a
+    preprocessor that reads their kind) before loading, filtering and splitting them all. Raises what
+    ``load_canonical`` raises for an unreadable source, an unknown format or a missing mapped column.
+    Extra keyword arguments of ``load_canonical`` (``num_proc``, ``max_rows``) are accepted and ignored.
+    """
+    opened = _open(source, format=format, kind=kind, dataset_info=dataset_info, dataset=dataset, split=split,
+                   streaming=streaming, options=options)
+    assert opened.adapter.kind is not None
+    return opened.adapter.name, opened.adapter.kind
+
+
 def load_canonical(
     source: str | os.PathLike[str] | None,
     *,
@@ -438,46 +528,13 @@ def load_canonical(
     """
     import datasets
 
-    from .formats.dataset_info import read_dataset_info
-
-    opts: dict[str, Any] = {}
-    notes: list[str] = []
-    subset = folder = None
-    num_samples = None
-    if dataset_info is not None or dataset is not None:
-        if dataset_info is None or dataset is None:
-            raise UsageError("--dataset-info DIR and --dataset NAME go together")
-        attr = read_dataset_info(dataset_info, dataset)
-        notes += attr.warnings()
-        entry_format, opts = attr.adapter()
-        if format is not None and format != entry_format:
-            raise UsageError(f"dataset {dataset!r} has formatting {attr.formatting!r} (format {entry_format!r}); "
-                             f"it cannot be read as format {format!r}")
-        format = entry_format
-        kind = kind or attr.kind()
-        if attr.kind() != kind:
-            raise UsageError(f"dataset {dataset!r} holds {attr.kind()!r} rows, not {kind!r}")
-        split = attr.split or split
-        subset, folder, num_samples = attr.subset, attr.folder, attr.num_samples
-        if source is None or str(source) == "":
-            source = attr.source()
-    if source is None or str(source) == "":
-        raise UsageError("no data source given (a path, a hub id, or --dataset-info DIR --dataset NAME)")
     if max_rows is not None and max_rows < 1:
         raise UsageError("max_rows must be at least 1")
-    source_str = str(source)
-    opts.update(options or {})
-
-    parts = open_source(source_str, split=split, streaming=streaming, subset=subset, folder=folder)
-    if num_samples is not None and len(parts) > 1:
-        raise UsageError(f"dataset {dataset!r}: num_samples over a folder of {len(parts)} files is not supported; "
-                         "sample one file, or merge the shards")
-    for part in parts:
-        notes += part.notes
-    adapter, detected, evidence = _choose_adapter(parts, format, kind, opts, source_str)
+    opened = _open(source, format=format, kind=kind, dataset_info=dataset_info, dataset=dataset, split=split,
+                   streaming=streaming, options=options)
+    source_str, parts, adapter, notes = opened.source, opened.parts, opened.adapter, opened.notes
+    detected, evidence, num_samples = opened.detected, opened.evidence, opened.num_samples
     assert adapter.kind is not None
-    if dataset is not None:
-        notes += _unmapped_columns(_sample(parts[0]), adapter, dataset)
     result_kind = adapter.kind
 
     rejects: list[RowIssue] = []

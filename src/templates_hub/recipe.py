@@ -510,6 +510,8 @@ class Recipe(BaseModel):
     def _check_filters(self) -> Recipe:
         """Validate each filter's parameters against the registered filter (plugins included)."""
         problems = filter_problems(self.filters, has_tokenizer=self.tokenizer is not None)
+        explicit = "preprocessor" in self.preprocess.model_fields_set
+        problems += preprocessor_problems(self.preprocess.preprocessor if explicit else None, self.data.kind)
         if self.split is not None and self.split.needs_tokenizer() and self.tokenizer is None:
             problems.append(("split.length_unit", "counting tokens needs a tokenizer: set `tokenizer:` in the recipe"))
         if problems:
@@ -563,6 +565,33 @@ def filter_problems(specs: Sequence[Any], *, has_tokenizer: bool = True) -> list
         if flt.needs_tokenizer() and not has_tokenizer:
             problems.append((f"filters[{i}].unit", "counting tokens needs a tokenizer: set `tokenizer:` in the recipe"))
     return problems
+
+
+def preprocessor_problems(name: Any, kind: str | None = None, why: str = "data.kind") -> list[tuple[str, str]]:
+    """``(yaml path, message)`` for a ``preprocess.preprocessor`` that is unknown (with a did-you-mean and
+    the registered names, plugins included) or that cannot read the recipe's declared ``data.kind``.
+
+    Checked when the recipe is read, like the filters, so a typo fails before any data are loaded.
+    ``name`` None (not set in the recipe) means "chosen by the data's kind" and always works; ``why`` says
+    where ``kind`` comes from.
+    """
+    if not isinstance(name, str):
+        return []
+    from .errors import PluginError
+    from .plugins import get_registry
+
+    try:
+        factory = get_registry("preprocessors").get(name)
+    except PluginError as exc:
+        return [("preprocess.preprocessor", str(exc))]
+    wanted = getattr(factory, "input_kind", None)
+    accepted = getattr(factory, "accepts_kinds", None) or ((wanted,) if wanted else ())
+    if kind is not None and accepted and kind not in accepted:
+        from .preprocess.api import DEFAULT_FOR_KIND
+
+        return [("preprocess.preprocessor", f"{name!r} reads {' or '.join(accepted)} rows but the data are {kind} rows "
+                 f"({why}); use {DEFAULT_FOR_KIND.get(kind, '?')!r} (or leave preprocessor unset to follow the data)")]
+    return []
 
 
 # =========================================================================== overrides
@@ -681,6 +710,26 @@ def resolve_input(value: str, base: Path) -> str:
     return value
 
 
+def resolve_data_source(value: str, base: Path) -> str:
+    """``data.path``: a local file or folder (resolved against ``base``) or a hub id (left alone).
+
+    Uses the loader's own rule (``looks_local``), so a misspelt local file (``demo/alpaca.jsonll`` next
+    to a ``demo/`` folder) stays a path, and loading it fails at once with "no such file" and a
+    did-you-mean instead of being sent to the Hugging Face Hub.
+    """
+    from .formats.readers import looks_local
+
+    expanded = os.path.expanduser(value)
+    if os.path.isabs(expanded):
+        return expanded
+    candidate = base / expanded
+    if candidate.exists():
+        return str(candidate.resolve())
+    if _looks_like_path(value) or looks_local(value, base):
+        return os.path.normpath(str(candidate))
+    return value
+
+
 def resolve_output(value: str, base: Path) -> str:
     expanded = os.path.expanduser(value)
     return expanded if os.path.isabs(expanded) else os.path.normpath(str(base / expanded))
@@ -688,7 +737,7 @@ def resolve_output(value: str, base: Path) -> str:
 
 #: (path of the key, input or output); "*" is every item of a list (or the single mapping)
 _PATH_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("data", "path"), "input"),
+    (("data", "path"), "data"),
     (("data", "dataset_info"), "input"),
     (("template", "name"), "input"),
     (("tokenizer",), "input"),
@@ -731,7 +780,8 @@ def resolve_paths(data: dict[str, Any], base: Path, overridden: Sequence[Sequenc
         value = node[key]
         if isinstance(value, str) and value:
             where = base_for(parts + (key,))
-            node[key] = resolve_output(value, where) if mode == "output" else resolve_input(value, where)
+            resolve = {"output": resolve_output, "data": resolve_data_source}.get(mode, resolve_input)
+            node[key] = resolve(value, where)
 
     for keys, mode in _PATH_KEYS:
         if keys[0] == "tokenizer":
@@ -814,6 +864,35 @@ def _located_error(source: str, root: yaml.Node | None, problems: list[tuple[str
     return ConfigError(f"invalid recipe {source} ({count}):\n  " + "\n  ".join(lines), problems=problems, source=source)
 
 
+def recipe_error(recipe: Recipe, problems: list[tuple[str, str]]) -> ConfigError:
+    """A ``ConfigError`` for problems found in a loaded recipe by a later check (a command's own needs),
+    located like loading errors: ``file:line: yaml.path: message`` for keys written in the file, and
+    ``file: yaml.path: message`` for keys that are missing from it."""
+    label = "<recipe>"
+    if recipe.source is not None:
+        try:
+            label = str(recipe.source.relative_to(Path.cwd()))
+        except ValueError:
+            label = str(recipe.source)
+    node = None
+    if recipe.source is not None:
+        try:
+            _, node = parse_yaml(recipe.source.read_text(encoding="utf-8"), label)
+        except (OSError, UnicodeDecodeError, TemplatesHubError):
+            node = None
+    lines = []
+    for path, msg in problems:
+        try:
+            parts = parse_path(path)
+        except ValueError:
+            parts = []
+        line = line_of(node, parts) if parts and _in_file(node, parts) else None
+        lines.append(f"{label}:{line}: {path}: {msg}" if line is not None else f"{label}: {path}: {msg}")
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    return ConfigError(f"invalid recipe {label} ({count}):\n  " + "\n  ".join(lines), problems=list(problems),
+                       source=label)
+
+
 def recipe_from_data(
     data: Any,
     *,
@@ -843,6 +922,11 @@ def recipe_from_data(
             # the model's own filter check did not run (it runs after the fields): do it now so that
             # every problem of the file is reported at once
             problems += filter_problems(filters, has_tokenizer=data.get("tokenizer") is not None)
+        section = data.get("preprocess")
+        if isinstance(section, dict) and not any(p.startswith("preprocess.preprocessor") for p, _ in problems):
+            data_section = data.get("data") if isinstance(data.get("data"), dict) else {}
+            kind = data_section.get("kind") if isinstance(data_section.get("kind"), str) else None
+            problems += preprocessor_problems(section.get("preprocessor"), kind)
         raise _located_error(label, node, problems, override_keys) from None
     if source is not None:
         recipe._source = Path(source).resolve()
@@ -876,6 +960,8 @@ __all__ = [
     "load_recipe",
     "parse_override",
     "parse_yaml",
+    "preprocessor_problems",
+    "recipe_error",
     "recipe_from_data",
     "resolve_paths",
     "validation_problems",

@@ -60,6 +60,9 @@ class AlpacaFormat(FormatAdapter):
         "reasoning": "keep",  # keep | split: split "<think>\n...\n</think>\n\n" off answers into `reasoning`
         "thought_words": THOUGHT_WORDS,
     }
+    column_options = ("prompt", "query", "response", "history", "system", "tools", "chosen", "rejected", "kto_tag")
+    #: answers come from ``response`` (sft, kto rows) or ``chosen``/``rejected`` (preference rows)
+    kind_columns = {**FormatAdapter.kind_columns, "response": ("sft", "kto")}
 
     @classmethod
     def detect(cls, sample: Sequence[Mapping[str, Any]]) -> Detection | None:

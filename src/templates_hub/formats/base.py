@@ -19,9 +19,10 @@ runs them inside ``datasets.map(batched=True, num_proc=...)``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -79,6 +80,13 @@ class FormatAdapter:
     defaults: ClassVar[dict[str, Any]] = {}
     #: whether ``write`` is implemented (``write_records`` accepts this name as a layout)
     writable: ClassVar[bool] = False
+    #: the options that name a top-level column of a record (as opposed to role tags or switches); a
+    #: column set explicitly must exist in the data (``check_columns``)
+    column_options: ClassVar[tuple[str, ...]] = ()
+    #: column options read only for some row kinds (``chosen`` is not read from sft rows, ...)
+    kind_columns: ClassVar[dict[str, tuple[str, ...]]] = {
+        "chosen": ("preference",), "rejected": ("preference",), "kto_tag": ("kto",),
+    }
 
     def __init__(self, options: Mapping[str, Any] | None = None, *, kind: str | None = None):
         options = dict(options or {})
@@ -104,11 +112,67 @@ class FormatAdapter:
     def prepare(self, sample: Sequence[Mapping[str, Any]]) -> None:
         """Settle everything the first rows decide before conversion (the kind, by default).
 
-        Called by the loader with the first rows of the file; an adapter given an explicit kind keeps it.
+        Called by the loader with the first rows of the file; an adapter given an explicit kind keeps it,
+        and explicitly mapped kind-specific columns (``chosen=better``) decide it before the data do.
         """
+        if self.kind is None:
+            self.kind = self.implied_kind(self.explicit)
         if self.kind is None:
             found = self.detect(sample)
             self.kind = found.kind if found is not None and found.kind in self.kinds else self.kinds[0]
+
+    @classmethod
+    def implied_kind(cls, explicit: Iterable[str]) -> str | None:
+        """The one row kind that explicitly set options imply (``chosen`` -> preference), else None.
+
+        Detection looks for the default column names, so data whose answers sit in custom columns
+        (``-o chosen=better -o rejected=worse``) would otherwise be taken for sft rows.
+        """
+        implied: set[str] = set()
+        for option in explicit:
+            kinds = cls.kind_columns.get(option, ()) if option in cls.column_options else ()
+            if len(kinds) == 1:
+                implied.add(kinds[0])
+        if len(implied) == 1 and (kind := implied.pop()) in cls.kinds:
+            return kind
+        return None
+
+    # -- column mapping ------------------------------------------------------------------------------
+    def read_columns(self) -> dict[str, str]:
+        """``{option: column}`` for every column this configuration reads (call after ``prepare``).
+
+        Every ``column_options`` entry set to a name, less those ``kind_columns`` reserves for other
+        row kinds (an sft adapter does not read ``chosen``).
+        """
+        kind = self.kind or self.kinds[0]
+        return {k: self.options[k] for k in self.column_options
+                if isinstance(self.options.get(k), str) and self.options[k] and kind in self.kind_columns.get(k, (kind,))}
+
+    def check_columns(self, sample: Sequence[Mapping[str, Any]], source: str | None = None) -> None:
+        """Refuse an explicitly mapped column that no sampled record has.
+
+        A misspelt mapping (``prompt=instructon``) otherwise reads as "absent" in every row: the rows
+        are rejected for an empty prompt, or, worse, accepted without that text (alpaca joins
+        instruction and input, so an input alone still makes a user turn), and LLaMA-Factory would stop
+        with a KeyError. Only options in ``self.explicit`` are checked: a default column (``system``,
+        ``history``, ``tools``, ...) may legitimately be absent. An empty sample checks nothing.
+        """
+        if not sample:
+            return
+        seen: list[str] = []
+        for record in sample:
+            seen += [str(k) for k in record if not str(k).startswith("__") and str(k) not in seen]
+        for option, column in self.read_columns().items():
+            if option not in self.explicit or any(column in record for record in sample):
+                continue
+            where = f" of {source}" if source else ""
+            shown = ", ".join(seen[:30]) + (f", ... ({len(seen)} in all)" if len(seen) > 30 else "")
+            close = difflib.get_close_matches(column, seen, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(
+                f"column {column!r} (option {option}) is not in any of the first {len(sample)} rows{where}; "
+                f"columns: {shown or '(none)'}{hint}"
+            )
 
     # -- conversion ----------------------------------------------------------------------------------
     def convert(self, record: Mapping[str, Any]) -> Converted:  # pragma: no cover - abstract

@@ -204,6 +204,17 @@ class DatasetAttr:
             )
         return self.formatting, {"messages": c["messages"], **common, **self.tags}
 
+    def explicit_options(self) -> frozenset[str]:
+        """The adapter options this entry's ``columns`` block sets (empty without a block).
+
+        LLaMA-Factory reads those columns with ``example[column]``, so a column missing from the data is
+        a KeyError there; without a block the columns are LLaMA-Factory's defaults, which may be absent.
+        """
+        if not self.has_columns:
+            return frozenset()
+        _, options = self.adapter()
+        return frozenset(k for k, v in options.items() if v is not None and k not in TAG_DEFAULTS)
+
     def source(self) -> str:
         """The path (file or folder) or hub id to load; ``UsageError`` for sources we cannot read."""
         if self.load_from == "file":

@@ -90,6 +90,7 @@ class OpenAIFormat(FormatAdapter):
         "tools_as": "list",  # writer: list | string
         "arguments_as": "string",  # writer: string (OpenAI) | object
     }
+    column_options = ("messages", "system", "tools", "chosen", "rejected", "kto_tag")
 
     @classmethod
     def detect(cls, sample: Sequence[Mapping[str, Any]]) -> Detection | None:

@@ -98,12 +98,22 @@ class _ShapedFormat(FormatAdapter):
         if shape in ("trl", "auto"):
             return None
         if self._inner is None:
-            cls = _SHAPES[shape]
-            # only the options that mean the same thing in the shape's own adapter
-            shared = ("chosen", "rejected", "system", "tools", "kto_tag", "messages")
-            opts = {k: self.options[k] for k in shared if k in self.options and k in cls.defaults and self.options[k] is not None}
-            self._inner = cls(opts, kind=self.kind_fixed)
+            self._inner = _SHAPES[shape](self._inner_options(), kind=self.kind_fixed)
         return self._inner
+
+    def _inner_options(self) -> dict[str, Any]:
+        """The options passed on to the shape's own adapter: only those that mean the same thing there."""
+        cls = _SHAPES[self.options["shape"]]
+        shared = ("chosen", "rejected", "system", "tools", "kto_tag", "messages")
+        return {k: self.options[k] for k in shared if k in self.options and k in cls.defaults and self.options[k] is not None}
+
+    def read_columns(self) -> dict[str, str]:
+        """TRL columns, or the columns the shape's adapter reads under options passed on from here."""
+        inner = self.inner()
+        if inner is None:
+            return {k: v for k, v in super().read_columns().items() if k != "messages"}
+        passed = self._inner_options()
+        return {k: v for k, v in inner.read_columns().items() if k in passed}
 
     def convert(self, record: Mapping[str, Any]) -> Converted:
         inner = self.inner()
@@ -201,6 +211,7 @@ class PreferenceFormat(_ShapedFormat):
         "shape": "auto", "prompt": "prompt", "chosen": "chosen", "rejected": "rejected", "system": "system",
         "tools": "tools", "messages": None,
     }
+    column_options = ("prompt", "chosen", "rejected", "system", "tools", "messages")
 
     def _convert_trl(self, record: Mapping[str, Any], prompt: list[dict[str, Any]], row: dict[str, Any],
                      origin: dict[str, str]) -> Converted:
@@ -234,6 +245,7 @@ class KTOFormat(_ShapedFormat):
         "shape": "auto", "prompt": "prompt", "completion": "completion", "kto_tag": "label", "system": "system",
         "tools": "tools", "messages": None,
     }
+    column_options = ("prompt", "completion", "kto_tag", "system", "tools", "messages")
 
     def _convert_trl(self, record: Mapping[str, Any], prompt: list[dict[str, Any]], row: dict[str, Any],
                      origin: dict[str, str]) -> Converted:

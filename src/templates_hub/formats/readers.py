@@ -11,6 +11,7 @@ conversion map so that they become ``RowIssue``s.
 from __future__ import annotations
 
 import codecs
+import difflib
 import io
 import json
 import os
@@ -504,7 +505,61 @@ def open_source(source: str, *, split: str = "train", streaming: bool = False, s
         return [read_file(p, streaming) for p in _folder_files(path)]
     if path.is_file():
         return [read_file(path, streaming)]
-    looks_like_file = any(source.lower().endswith(ext + comp) for ext in FILE_TYPES for comp in ("", *COMPRESSIONS))
-    if _HUB_ID.match(source) and not looks_like_file and not source.startswith((".", "/", "~")):
+    if not looks_local(source):
         return [_hub_part(source, split=split, streaming=streaming, subset=subset, folder=folder)]
-    raise DataError("no such file or directory", source=source)
+    raise DataError(f"no such file or directory{_did_you_mean(path)}", source=source)
+
+
+#: data-file suffixes without the dot (for near-miss checks such as .jsn, .jsonll, .csvv)
+_SUFFIX_WORDS: tuple[str, ...] = tuple(sorted({e.lstrip(".") for e in FILE_TYPES} | {c.lstrip(".") for c in COMPRESSIONS}))
+
+
+def _near_data_suffix(name: str) -> bool:
+    """True when the last suffix of ``name`` is a data-file suffix or a near miss of one (.jsn, .csvv)."""
+    stem, dot, suffix = name.rpartition(".")
+    suffix = suffix.lower()
+    if not dot or not stem or not suffix.isalpha() or not 2 <= len(suffix) <= 8:
+        return False
+    return suffix in _SUFFIX_WORDS or bool(difflib.get_close_matches(suffix, _SUFFIX_WORDS, n=1, cutoff=0.7))
+
+
+def looks_local(source: str, base: str | os.PathLike[str] | None = None) -> bool:
+    """Whether a source that does not exist was meant as a local path rather than a hub dataset id.
+
+    Local: anything that is not shaped like ``owner/name``; a path starting with ``./``, ``../``, ``/``
+    or ``~``; a name ending in a data-file suffix or a near miss of one (``.jsn``, ``.jsonll``,
+    ``.csvv``: hub ids do not end like that); or a path whose parent folder exists (relative to
+    ``base``, default the working directory), e.g. ``data/alpaca.jsn`` when ``data/`` is a folder.
+    Everything else (``tatsu-lab/alpaca``) is a hub id. A typo in a local path then fails at once with
+    "no such file" instead of retrying the Hub for half a minute and blaming the network.
+    """
+    text = source.strip()
+    if text.startswith(("./", "../", ".\\", "..\\", "/", "~")) or os.path.isabs(text):
+        return True
+    if not _HUB_ID.match(text):
+        return True
+    if _near_data_suffix(text.rstrip("/").rsplit("/", 1)[-1]):
+        return True
+    parent = Path(text).parent
+    root = Path(base) if base is not None else Path.cwd()
+    return str(parent) not in ("", ".") and (root / parent).is_dir()
+
+
+def _did_you_mean(path: Path) -> str:
+    """`` (did you mean 'data/alpaca.json'?)`` for the nearest existing name at the first missing step."""
+    parts = path.parts
+    for i in range(len(parts)):
+        here = Path(*parts[: i + 1])
+        if here.exists():
+            continue
+        folder = Path(*parts[:i]) if i else Path(".")
+        try:
+            names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+        except OSError:
+            return ""
+        close = difflib.get_close_matches(parts[i], names, n=1, cutoff=0.6)
+        if not close:
+            return ""
+        fixed = (folder / close[0]).joinpath(*parts[i + 1:]) if i else Path(close[0]).joinpath(*parts[i + 1:])
+        return f" (did you mean {str(fixed)!r}?)" if fixed.exists() else ""
+    return ""

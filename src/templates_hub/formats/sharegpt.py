@@ -124,6 +124,7 @@ class SharegptFormat(FormatAdapter):
         "thought_words": THOUGHT_WORDS,
         "merge_tool_results": True,
     }
+    column_options = ("messages", "system", "tools", "chosen", "rejected", "kto_tag")
 
     @classmethod
     def detect(cls, sample: Sequence[Mapping[str, Any]]) -> Detection | None:

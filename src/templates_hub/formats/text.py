@@ -21,6 +21,7 @@ class TextFormat(FormatAdapter):
     kinds = ("text",)
     writable = True
     defaults: dict[str, Any] = {"column": "text"}
+    column_options = ("column",)
 
     def __init__(self, options: Mapping[str, Any] | None = None, *, kind: str | None = None):
         super().__init__(options, kind=kind or "text")

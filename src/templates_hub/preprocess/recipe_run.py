@@ -61,6 +61,7 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
     if target is not None:
         _check_target(target)  # before the work, not after it
     notify = on_step or (lambda name, info: None)
+    check_preprocessable(recipe)  # before the tokenizer and the data: a missing template fails at once
     if tokenizer is None:
         if recipe.tokenizer is None:
             raise UsageError("preprocessing needs a tokenizer: set `tokenizer:` in the recipe (or --set tokenizer=DIR)")
@@ -115,6 +116,65 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
         report["files"] = {k: str(v) for k, v in files.items()}
         notify("write", {"step": "write", "files": report["files"]})
     return RecipePreprocessResult(splits, results, report, target, files)
+
+
+_ALL_KINDS = frozenset({"sft", "preference", "kto", "text"})
+
+
+def declared_kinds(recipe: Any) -> tuple[frozenset[str], str]:
+    """The row kinds ``recipe``'s data can hold, from the recipe alone (no data read), and why.
+
+    ``data.kind``, a ``dataset_info`` entry, ``data.format`` (its adapter's kinds) and a ``.txt`` path
+    narrow the four kinds down; every kind means the data must be looked at.
+    """
+    data = recipe.data
+    if data.kind is not None:
+        return frozenset({data.kind}), "data.kind"
+    if data.dataset_info is not None and data.dataset is not None:
+        from ..formats.dataset_info import read_dataset_info
+
+        attr = read_dataset_info(data.dataset_info, data.dataset)
+        return frozenset({attr.kind()}), f"dataset_info.json entry {data.dataset!r}"
+    kinds, why = _ALL_KINDS, ""
+    if data.format is not None:
+        from ..formats.registry import get_format
+
+        kinds, why = kinds & frozenset(get_format(data.format).kinds), f"data.format: {data.format}"
+    path = str(data.path or "").lower()
+    if path.endswith((".txt", ".text")):
+        kinds, why = kinds & {"text"}, "a .txt file: one document per line"
+    return kinds, why
+
+
+def check_preprocessable(recipe: Any) -> None:
+    """Refuse, before any data work, a recipe that cannot be preprocessed.
+
+    Chat rows (sft, preference, kto) are rendered with a chat template, so ``template:`` is required
+    unless the data are plain text; an explicitly set ``preprocess.preprocessor`` must read the rows'
+    kind. The kind comes from the recipe when it says it (``declared_kinds``); otherwise only when a
+    template is missing are the first rows read (``io.peek``: no conversion, no filtering, no split).
+    Raises ``ConfigError`` with the recipe file, the YAML path and how to fix it.
+    """
+    from ..recipe import preprocessor_problems, recipe_error
+
+    kinds, why = declared_kinds(recipe)
+    if recipe.template is None and "text" in kinds and len(kinds) > 1:
+        from ..io import peek
+
+        format_name, kind = peek(recipe.data.source, **recipe.data.load_kwargs())
+        kinds, why = frozenset({kind}), f"format {format_name}, read from the first rows of {recipe.data.label}"
+    problems: list[tuple[str, str]] = []
+    if recipe.template is None and kinds and "text" not in kinds:  # no kind at all: loading says why
+        chat = [k for k in ("sft", "preference", "kto") if k in kinds]
+        rows = f"{chat[0]} rows ({why})" if len(chat) == 1 else f"chat rows ({why}: {' / '.join(chat)})"
+        problems.append(("template", f"required: the data are {rows} and preprocessing renders them "
+                         "with a chat template; set `template:` to a registered name (templates-hub list templates), "
+                         "a .yaml or .jinja file, or `tokenizer` for the tokenizer's own chat template "
+                         "(or --set template=NAME)"))
+    if "preprocessor" in recipe.preprocess.model_fields_set and len(kinds) == 1:
+        problems += preprocessor_problems(recipe.preprocess.preprocessor, next(iter(kinds)), why)
+    if problems:
+        raise recipe_error(recipe, problems)
 
 
 def _drop_empty_splits(results: dict[str, PreprocessResult], prepared: dict[str, Any]) -> dict[str, str]:

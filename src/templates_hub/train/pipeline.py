@@ -75,9 +75,11 @@ def tokenizer_spec(recipe: Any) -> str:
 
 def setup_tokenizer(recipe: Any) -> TokenizerSetup:
     """Load and fix the tokenizer, resolve the template, and run the tokenizer checks."""
+    from ..preprocess.recipe_run import check_preprocessable
     from ..templates import fix_tokenizer, get_template
     from ..tokenizer import load_tokenizer
 
+    check_preprocessable(recipe)  # a missing template or a wrong preprocessor fails before any loading
     config = train_config(recipe)
     source = tokenizer_spec(recipe)
     tokenizer = load_tokenizer(source)

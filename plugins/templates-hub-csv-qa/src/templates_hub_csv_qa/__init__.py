@@ -26,6 +26,8 @@ class CsvQAFormat(FormatAdapter):
     kinds = ("sft",)
     writable = True
     defaults: dict[str, Any] = {"question": "question", "answer": "answer", "context": None, "system": "system"}
+    #: options naming columns: one set explicitly (-o context=passage) must exist in the data
+    column_options = ("question", "answer", "context", "system")
 
     @classmethod
     def detect(cls, sample: Sequence[Mapping[str, Any]]) -> Detection | None:
