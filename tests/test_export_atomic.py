@@ -227,3 +227,30 @@ def test_recovering_an_export_that_was_already_rolled_back_keeps_the_old_state(m
     assert {p.name for p in list_leftovers(out)} == {f".kto{atomic.JOURNAL_SUFFIX}"}
     assert recover(out, "kto") == "rolled back an interrupted export"
     assert snapshot(out) == snapshot(pristine)
+
+
+def test_a_journal_of_the_previous_release_is_recovered_not_swept(monkeypatch, previous_export):
+    """Journals written before ``had_final`` was recorded lack the key. Reading it as unreadable swept the
+    ``.old`` copies: an export killed after its directory was swapped in lost the previous export."""
+    out, pristine = previous_export
+    calls, _ = _count_steps(monkeypatch, out, pristine)
+    old = snapshot(pristine)
+    renames = [i for i, (kind, _) in enumerate(calls, start=1) if kind == "rename"]
+    assert len(renames) >= 3
+    for step in renames:
+        monkeypatch.setattr(atomic.FS, "step", StepCounter(fail_at=step, exc=Killed))
+        monkeypatch.setattr(atomic, "_rollback", lambda swaps: None)  # the process died: nothing undoes
+        monkeypatch.setattr(StagedExport, "_discard", lambda self: None)
+        monkeypatch.setattr(atomic, "_remove_now", lambda path: None)
+        with pytest.raises(Killed):
+            _new_export(out)
+        monkeypatch.undo()
+        journal = out / f".kto{atomic.JOURNAL_SUFFIX}"
+        payload = json.loads(journal.read_text())
+        for swap in payload["swaps"]:
+            del swap["had_final"]  # the previous release's journal
+        journal.write_text(json.dumps(payload))
+        assert recover(out, "kto") == "rolled back an interrupted export", f"step {step} ({calls[step - 1]})"
+        assert snapshot(out) == old, f"step {step} ({calls[step - 1]})"
+        assert list(list_leftovers(out)) == []
+        _restore(out, pristine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,10 @@ def test_a_misspelt_mapped_column_is_an_error_naming_option_column_and_columns(
     with pytest.raises(UsageError) as info:
         load_canonical(path, format=format, options=options)
     message = str(info.value)
-    assert f"column {column!r} (option {option}) is not in any of the first {len(rows)} rows of {path}" in message
+    assert f"column {column!r} (option {option}) is not in any row of {path}" in message
     present = list(dict.fromkeys(k for r in rows for k in r))
-    assert f"columns: {', '.join(present)}" in message
+    first = "the first row" if len(rows) == 1 else f"the first {len(rows)} rows"
+    assert f"columns of {first}: {', '.join(present)}" in message
     assert (f"did you mean {close!r}?" in message) is (close is not None)
 
 
@@ -69,8 +71,9 @@ def test_validate_cli_refuses_the_walkthrough_typo(cli_runner, tmp_path):
     result = cli_runner.invoke(main, ["validate", str(path), "-o", "prompt=instructon"])
     assert result.exit_code == 2, result.output
     assert "column 'instructon' (option prompt)" in result.output
-    assert "columns: instruction, input, output (did you mean 'instruction'?)" in result.output
-    assert "rows:" not in result.output and "content is empty" not in result.output  # nothing converted
+    assert "columns of the first 2 rows: instruction, input, output (did you mean 'instruction'?)" in result.output
+    assert not re.search(r"^\s*[\d,]+ rows:", result.output, re.M)  # nothing converted: no "313 rows: ..." summary
+    assert "content is empty" not in result.output
 
 
 def test_columnar_files_are_checked_against_their_header(tmp_path):
@@ -117,7 +120,9 @@ def test_a_dataset_info_columns_block_is_checked_but_defaults_are_not(tmp_path):
         "ok": {"file_name": "qa.jsonl", "columns": {"prompt": "question", "response": "answer"}},
         "defaults": {"file_name": "plain.jsonl"},
     })
-    with pytest.raises(UsageError, match=r"column 'questoin' \(option prompt\).*did you mean 'question'"):
+    with pytest.raises(UsageError, match=r"column 'questoin' \(dataset_info.json entry 'typo': columns.prompt\) is not "
+                                         r"in any row of .*qa.jsonl; columns of the first row: question, answer "
+                                         r"\(did you mean 'question'\?\)"):
         load_canonical(None, dataset_info=root, dataset="typo")
     assert len(load_canonical(None, dataset_info=root, dataset="ok").dataset) == 1
     assert len(load_canonical(None, dataset_info=root, dataset="defaults").dataset) == 1
@@ -154,3 +159,97 @@ def test_the_csv_qa_plugin_format_checks_its_columns():
     with pytest.raises(UsageError, match=r"column 'pasage' \(option context\).*did you mean 'passage'"):
         adapter.check_columns(sample, "faq.csv")
     plugin.CsvQAFormat({"context": "passage"}).check_columns(sample, "faq.csv")
+
+
+# ------------------------------------------------------------------ sparse columns: the whole data count
+def _sparse_rows(extra: dict, before: int = 60) -> list[dict]:
+    """``before`` plain alpaca rows, then one with ``extra`` (beyond the 50 rows detection samples)."""
+    return [{"instruction": f"q{i}", "input": "", "output": f"a{i}"} for i in range(before)] + [
+        {"instruction": "q", "input": "", "output": "a", **extra}]
+
+
+SPARSE_ENTRY = {"prompt": "instruction", "query": "input", "response": "output", "system": "system",
+                "history": "history"}
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("layout", ["jsonl", "json", "jsonl.gz"])
+def test_a_mapped_column_that_only_later_rows_hold_is_accepted(tmp_path, layout, streaming):
+    """LLaMA-Factory reads such a file (missing keys are None); the check sampled 50 rows and refused it,
+    and a JSON array was refused when streamed but accepted otherwise."""
+    import gzip
+
+    from templates_hub.io import peek
+
+    rows = _sparse_rows({"system": "be brief", "history": [["hi", "hello"]]})
+    path = tmp_path / f"sparse.{layout}"
+    if layout == "json":
+        path.write_text(json.dumps(rows), encoding="utf-8")
+    elif layout == "jsonl.gz":
+        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    else:
+        _jsonl(path, rows)
+    root = _registry(tmp_path, {"sparse": {"file_name": path.name, "columns": SPARSE_ENTRY}})
+    assert peek(None, dataset_info=root, dataset="sparse") == ("alpaca", "sft")
+    result = load_canonical(None, dataset_info=root, dataset="sparse", streaming=streaming)
+    loaded = list(result.dataset)
+    assert len(loaded) == 61
+    assert [m["content"] for m in loaded[-1]["messages"]] == ["be brief", "hi", "hello", "q", "a"]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+@pytest.mark.parametrize("layout", ["jsonl", "json"])
+def test_a_misspelt_sparse_column_is_refused_naming_the_dataset_info_entry(tmp_path, layout, streaming):
+    from templates_hub.io import peek
+
+    rows = _sparse_rows({"history": [["hi", "hello"]]})
+    path = tmp_path / f"sparse.{layout}"
+    path.write_text(json.dumps(rows), encoding="utf-8") if layout == "json" else _jsonl(path, rows)
+    root = _registry(tmp_path, {"sparse": {"file_name": path.name, "columns": {**SPARSE_ENTRY, "history": "hstory"}}})
+    for attempt in (lambda: peek(None, dataset_info=root, dataset="sparse"),
+                    lambda: load_canonical(None, dataset_info=root, dataset="sparse", streaming=streaming)):
+        with pytest.raises(UsageError) as info:
+            attempt()
+        message = str(info.value)
+        assert (f"column 'hstory' (dataset_info.json entry 'sparse': columns.history) is not in any row of {path}"
+                in message), message
+    # an explicit option overriding the entry is named as the option
+    with pytest.raises(UsageError, match=r"column 'hstori' \(option history\) is not in any row"):
+        load_canonical(None, dataset_info=root, dataset="sparse", options={"history": "hstori"})
+
+
+def test_a_structured_file_is_checked_against_all_its_columns(tmp_path):
+    """A JSON array read by datasets knows every column: the message lists them all, the sparse one included."""
+    path = tmp_path / "sparse.json"
+    path.write_text(json.dumps(_sparse_rows({"history": [["hi", "hello"]]})), encoding="utf-8")
+    with pytest.raises(UsageError) as info:
+        load_canonical(path, format="alpaca", options={"history": "hstory"})
+    assert ("column 'hstory' (option history) is not in any row of "
+            f"{path}; columns: instruction, input, output, history (did you mean 'history'?)") in str(info.value)
+
+
+def test_a_column_held_only_by_a_later_shard_is_found(tmp_path):
+    from templates_hub.io import peek
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    _jsonl(folder / "a.jsonl", ALPACA)
+    _jsonl(folder / "b.jsonl", [{"instruction": "q", "output": "a", "sys": "Be brief."}])
+    options = {"system": "sys"}
+    assert peek(folder, format="alpaca", options=options) == ("alpaca", "sft")  # peek opens a.jsonl only
+    result = load_canonical(folder, format="alpaca", options=options)
+    assert result.dataset[-1]["messages"][0]["content"] == "Be brief."
+    with pytest.raises(UsageError, match=rf"column 'sytem' \(option system\) is not in any row of {re.escape(str(folder))};"):
+        peek(folder, format="alpaca", options={"system": "sytem"})
+
+
+def test_file_contains_finds_a_needle_across_chunk_boundaries(tmp_path):
+    import gzip
+
+    from templates_hub.formats.readers import file_contains
+
+    path = tmp_path / "d.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n' * 100 + b'{"history": []}\n'))
+    for chunk in (1, 3, 7, 1 << 20):
+        assert file_contains(path, [b'"history"'], chunk=chunk)
+        assert not file_contains(path, [b'"hstory"', b'"histories"'], chunk=chunk)

@@ -396,3 +396,37 @@ def test_a_lone_surrogate_escape_is_a_located_reject_not_a_crash(tmp_path):
     _accounted(result)
     array = _write(tmp_path / "d.json", "[" + ", ".join([json.dumps(ALPACA), bad, '"not an object"']) + "]")
     assert _issues(load_canonical(array, format="alpaca")) == [(2, "instruction", "bad_encoding"), (3, "(row)", "not_object")]
+
+
+def test_only_unpaired_surrogate_escapes_make_a_row_walked(tmp_path, monkeypatch):
+    """ASCII-escaped JSON Lines write every emoji as a surrogate pair and Hangul / CJK as \\uXXXX escapes;
+    such rows are accepted without walking the record. Only an escape that can be a lone surrogate is looked
+    at, and each such row is still rejected with its field."""
+    from templates_hub import io
+
+    walked: list[object] = []
+    walk = io._lone_surrogate
+
+    def counted(value: object, path: str = "") -> str | None:
+        if not path:  # a record, not one of the walk's own recursive calls
+            walked.append(value)
+        return walk(value, path)
+
+    monkeypatch.setattr(io, "_lone_surrogate", counted)
+    emoji = json.dumps({**ALPACA, "output": "ok \U0001f600\U0001f44d"})  # \ud83d\ude00\ud83d\udc4d
+    hangul = json.dumps({**ALPACA, "instruction": "\ud55c\uad6d\uc5b4\ub85c \ub2f5\ud558\uc138\uc694"})
+    upper = emoji.replace("\\ud83d\\ude00", "\\uD83D\\uDE00")
+    assert "\\ud83d\\ude00" in emoji and "\\ud55c" in hangul and "\\uD83D" in upper
+    lone = [
+        '{"instruction": "\\ud800 q", "output": "a"}',  # a high surrogate alone
+        '{"instruction": "q", "output": "a \\uDC00"}',  # a low one alone
+        '{"instruction": "q", "output": "\\ud83d\\ud83d\\ude00"}',  # a high one followed by a pair
+        '{"instruction": "q", "output": "x", "system": "\\\\ud83d\\ude00"}',  # escaped backslash, then a low one
+    ]
+    result = load_canonical(_jsonl(tmp_path / "d.jsonl", emoji, hangul, upper, *lone), format="alpaca")
+    assert [m["content"] for m in result.dataset[0]["messages"]][-1] == "ok \U0001f600\U0001f44d"
+    assert result.dataset[1]["messages"][0]["content"].startswith("\ud55c\uad6d\uc5b4")
+    assert len(result.dataset) == 3
+    assert _issues(result) == [(4, "instruction", "bad_encoding"), (5, "output", "bad_encoding"),
+                               (6, "output", "bad_encoding"), (7, "system", "bad_encoding")]
+    assert len(walked) == 4  # the three good rows were never walked

@@ -45,8 +45,7 @@ def test_hub_ids_go_to_the_hub(project, source):
 
 
 @pytest.mark.parametrize("source", [
-    "data/alpaca_en_demo.jsn",  # parent folder exists
-    "data/anything_at_all",  # parent folder exists, no suffix
+    "data/alpaca_en_demo.jsn",  # a near miss of a data suffix
     "elsewhere/alpaca.jsn", "elsewhere/alpaca.jsonll", "elsewhere/table.csvv", "elsewhere/x.parq",  # near misses
     "elsewhere/x.jsonl", "elsewhere/x.json.gz",  # real data suffixes
     "./x", "../x/y", "/abs/x", "~/x", "just_a_name",
@@ -57,12 +56,35 @@ def test_local_looking_sources_are_local(project, source):
     assert looks_local(source)
 
 
-def test_base_decides_where_the_parent_folder_is_looked_for(tmp_path):
+@pytest.mark.parametrize("source", ["HuggingFaceH4/ultrafeedback_binarized", "data/anything_at_all"])
+def test_a_local_folder_named_like_the_owner_does_not_hide_a_hub_id(project, monkeypatch, source):
+    """Before, ``mkdir -p HuggingFaceH4/x`` (or any folder named like the owner) made the id a local path
+    and loading failed with "no such file" without ever asking the Hub."""
     from templates_hub.formats.readers import looks_local
 
-    (tmp_path / "demo").mkdir()
-    assert looks_local("demo/alpaca", base=tmp_path)
-    assert not looks_local("demo/alpaca", base=tmp_path / "demo")
+    (project / "HuggingFaceH4" / "x").mkdir(parents=True)
+    assert not looks_local(source)
+    asked: list[str] = []
+
+    def hub(repo, **kwargs):
+        asked.append(repo)
+        return readers.Part(None, "records", repo, "row")
+
+    monkeypatch.setattr(readers, "_hub_part", hub)
+    assert open_source(source)[0].source == source and asked == [source]
+
+
+def test_a_hub_id_that_fails_suggests_a_close_local_path(project, monkeypatch):
+    def unreachable(repo, **kwargs):
+        raise DataError("cannot load it from the Hugging Face Hub", source=repo)
+
+    monkeypatch.setattr(readers, "_hub_part", unreachable)
+    with pytest.raises(DataError) as info:
+        open_source("data/alpaca_en_dem")
+    assert str(info.value) == ("data/alpaca_en_dem: cannot load it from the Hugging Face Hub; as a local path: "
+                               "no such file or directory (did you mean 'data/alpaca_en_demo.json'?)")
+    with pytest.raises(DataError, match=r"^tatsu-lab/alpaca: cannot load it from the Hugging Face Hub$"):
+        open_source("tatsu-lab/alpaca")  # nothing local close to it: the Hub's message alone
 
 
 @pytest.mark.parametrize("source,suggestion", [
@@ -110,3 +132,6 @@ def test_recipe_hub_ids_are_left_alone(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("data:\n  path: tatsu-lab/alpaca\n")
     assert load_recipe(recipe).data.path == "tatsu-lab/alpaca"
+    (tmp_path / "HuggingFaceH4" / "x").mkdir(parents=True)  # a folder named like the owner, next to the recipe
+    recipe.write_text("data:\n  path: HuggingFaceH4/ultrafeedback_binarized\n")
+    assert load_recipe(recipe).data.path == "HuggingFaceH4/ultrafeedback_binarized"

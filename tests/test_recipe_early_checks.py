@@ -137,3 +137,68 @@ def test_run_and_train_refuse_a_missing_template_before_any_loading(tmp_path, no
                              "train:\n  model: tiny-random\n  max_steps: 1\n")
     with pytest.raises(ConfigError, match=r"template: required: the data are (sft|chat) rows"):
         getattr(templates_hub, command)(path, dry_run=True) if command == "run" else templates_hub.train(path)
+
+
+# ------------------------------------------------------------------- train.tokenized_path: no raw data
+def test_a_tokenized_path_recipe_needs_no_template_and_reads_no_raw_data(tmp_path, monkeypatch):
+    """Training from ``train.tokenized_path`` reads the tokenized dataset only: the raw data's row kind (and so
+    a chat template) does not matter. The early template check refused such recipes."""
+    from datasets import Dataset, DatasetDict
+
+    from templates_hub import io
+    from templates_hub.train.pipeline import build_data, setup_tokenizer
+
+    rows = {"input_ids": [[1, 2, 3, 4]] * 4, "attention_mask": [[1, 1, 1, 1]] * 4, "labels": [[-100, 2, 3, 4]] * 4}
+    DatasetDict({"train": Dataset.from_dict(rows)}).save_to_disk(str(tmp_path / "tok"))
+    path = _recipe(tmp_path, "data:\n  path: DATA\n  format: alpaca\ntokenizer: tiny\npreprocess:\n  cutoff_len: 64\n"
+                             "train:\n  model: tiny-random\n  tokenized_path: tok\n  max_steps: 1\n")
+    monkeypatch.setattr(io, "peek", lambda *a, **k: pytest.fail("the raw data were read"))
+    monkeypatch.setattr(importlib.import_module("templates_hub.prepare"), "prepare",
+                        lambda *a, **k: pytest.fail("the data were prepared"))
+    recipe = load_recipe(path)
+    setup = setup_tokenizer(recipe)
+    data = build_data(recipe, setup, progress=False)
+    assert data.prepared is None and data.stage == "sft" and len(data.splits["train"]) == 4
+    assert data.source == str(tmp_path / "tok")
+
+
+# ------------------------------------------------------------------------------ order of the checks
+def test_preprocess_without_a_tokenizer_says_so_before_reading_the_data(tmp_path, monkeypatch, no_data_work):
+    from templates_hub import io
+    from templates_hub.errors import UsageError
+    from templates_hub.preprocess.recipe_run import preprocess_recipe
+
+    monkeypatch.setattr(io, "peek", lambda *a, **k: pytest.fail("the data were peeked at"))
+    path = _recipe(tmp_path, "data:\n  path: DATA\n")  # no tokenizer, no template, kind not declared
+    with pytest.raises(UsageError, match=r"preprocessing needs a tokenizer: set `tokenizer:`"):
+        preprocess_recipe(path, progress=False)
+
+
+def test_peek_streams_the_first_file_of_a_folder_only(tmp_path, monkeypatch):
+    from templates_hub.formats import readers
+    from templates_hub.io import peek
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for name in ("a.jsonl", "b.jsonl", "c.jsonl"):
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
+    opened: list[tuple[str, bool]] = []
+    read_file = readers.read_file
+    monkeypatch.setattr(readers, "read_file",
+                        lambda path, streaming: opened.append((path.name, streaming)) or read_file(path, streaming))
+    assert peek(folder, streaming=False) == ("alpaca", "sft")
+    assert opened == [("a.jsonl", True)]
+
+
+def test_the_recipe_and_preprocessing_judge_a_preprocessor_alike():
+    from templates_hub.errors import UsageError
+    from templates_hub.preprocess.api import resolve_preprocessor
+    from templates_hub.preprocess.config import PreprocessConfig
+    from templates_hub.recipe import preprocessor_problems
+
+    for name, kind in (("pairwise", "sft"), ("pretrain", "preference"), ("supervsed", "sft")):
+        [(key, message)] = preprocessor_problems(name, kind, "")
+        with pytest.raises(UsageError) as info:
+            resolve_preprocessor(PreprocessConfig(preprocessor=name), kind)
+        assert str(info.value) == f"{key}: {message}"
+    assert preprocessor_problems("supervised", "sft") == [] and preprocessor_problems(None, "sft") == []

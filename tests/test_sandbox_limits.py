@@ -212,6 +212,24 @@ def test_quadratic_list_growth_ends_on_the_step_budget_with_the_default_limits()
             "more than 5,000,000 steps", limits=Limits())
 
 
+def test_a_long_conversation_collected_into_a_list_renders_with_the_default_limits():
+    """Templates collect messages with ``{% set ns.l = ns.l + [m] %}``. Re-measuring the whole list at every
+    iteration charged n² steps: 3,500 messages ran out of the 5,000,000-step budget as "a runaway loop"."""
+    source = ("{% set ns = namespace(turns=[]) %}{% for m in messages %}{% if m.role != 'system' %}"
+              "{% set ns.turns = ns.turns + [m] %}{% endif %}{% endfor %}"
+              "{% for m in ns.turns %}{{ m.role[0] }}{{ m.content }};{% endfor %}")
+    messages = [{"role": "system", "content": "S"}] + [
+        {"role": ("user", "assistant")[i % 2], "content": str(i)} for i in range(3_500)]
+    text = JinjaTemplate(source, name="collect", limits=Limits()).render_text({"messages": messages,
+                                                                               "tools": None})[0]
+    assert text.startswith("u0;a1;u2;") and text.endswith("a3499;") and text.count(";") == 3_500
+
+
+def test_a_runaway_step_budget_message_says_how_to_raise_it():
+    message = refused("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "steps")
+    assert "more than 50,000 steps (a runaway loop, or a very long conversation: raise Limits.max_steps)" in message
+
+
 def test_the_clock_backs_up_the_step_budget():
     refused("{% for i in range(100000) %}{% for j in range(100) %}{% endfor %}{% endfor %}",
             r"ran longer than 0.01 s", limits=Limits(max_steps=100_000_000, max_seconds=0.01))

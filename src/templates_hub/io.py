@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,7 +169,7 @@ class _Converter:
                 reason = f"a row must be a JSON object, got {type(record).__name__ if not isinstance(record, list) else 'a list'}"
                 out.append((_REJECT, None, (("(row)", reason, "not_object"), record)))
                 continue
-            if "\\ud" in line or "\\uD" in line:  # cheap pre-check: only escapes can make a lone surrogate
+            if _MAYBE_LONE_SURROGATE.search(line) is not None:  # only then can a string hold a lone surrogate
                 where = _lone_surrogate(record)
                 if where is not None:
                     reason = "holds a lone UTF-16 surrogate escape (not valid Unicode, cannot be stored)"
@@ -202,6 +203,17 @@ class _Converter:
                 out[_ISSUE].append(None)
                 out[_RAW].append(None)
         return out
+
+
+#: JSON escapes that can decode to a lone UTF-16 surrogate: a high one (\uD800-\uDBFF) not followed by a low
+#: one, a low one (\uDC00-\uDFFF) not preceded by a high one, or a surrogate escape right after an escaped
+#: backslash (in ``\\uD83D`` the escape is text, so what follows may be unpaired). Emoji written as escaped
+#: pairs and other escapes (Hangul \uD55C, CJK) do not match, so ASCII-escaped JSON Lines are not walked.
+_MAYBE_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|\\\\u[dD][89a-fA-F]"
+)
 
 
 def _lone_surrogate(value: Any, path: str = "") -> str | None:
@@ -294,11 +306,14 @@ def _sample(part: Part, count: int = SAMPLE_ROWS) -> list[dict[str, Any]]:
 
 
 def _choose_adapter(parts: list[Part], format: str | None, kind: str | None, options: Mapping[str, Any],
-                    source: str, explicit: frozenset[str] | None = None) -> tuple[FormatAdapter, bool, str]:
+                    source: str, explicit: frozenset[str] | None = None, *, origins: Mapping[str, str] | None = None,
+                    unopened: Sequence[Path] = ()) -> tuple[FormatAdapter, bool, str]:
     """The configured adapter for ``parts``, whether it was detected, and the detection's evidence.
 
     ``explicit``: the options the user (or a dataset_info ``columns`` block) set, as opposed to defaults
-    (default: every key of ``options``); the columns they name must exist in the first rows.
+    (default: every key of ``options``); the columns they name must occur in the data (``_check_mapped``).
+    ``origins``: where explicit options were set (for the error); ``unopened``: files of the source that
+    ``parts`` leaves out (``peek`` opens only the first file of a folder).
     """
     readers = {p.reader for p in parts}
     sample = _sample(parts[0])
@@ -317,8 +332,66 @@ def _choose_adapter(parts: list[Part], format: str | None, kind: str | None, opt
         adapter, detected, evidence = cls({**found.options, **options}, kind=chosen_kind), True, found.evidence
     adapter.explicit = frozenset(options) if explicit is None else explicit
     adapter.prepare(sample)
-    adapter.check_columns(sample, parts[0].source)
+    _check_mapped(adapter, sample, parts, unopened, source, origins)
     return adapter, detected, evidence
+
+
+def _check_mapped(adapter: FormatAdapter, sample: list[dict[str, Any]], parts: list[Part], unopened: Sequence[Path],
+                  source: str, origins: Mapping[str, str] | None) -> None:
+    """``adapter.check_columns`` against the whole source, not only the sampled first rows.
+
+    Structured parts (CSV, parquet, Arrow, JSON arrays read by ``datasets``, hub splits) know all their
+    columns; JSON Lines only know a row's keys, so a mapped column that no sampled row has is looked for in
+    every line before it is refused (``_occurs``): LLaMA-Factory accepts an optional column that only
+    later rows hold, and so must we.
+    """
+    where = parts[0].source if len(parts) == 1 and not unopened else source
+    columns: list[str] | None = []
+    for part in parts:
+        names = part.dataset.column_names if part.reader == "records" else None
+        if names is None or columns is None:
+            columns = None
+            continue
+        columns += [c for c in names if not c.startswith("__") and c not in columns]
+    if columns is not None and not unopened:
+        adapter.check_columns(sample, where, columns=columns, origins=origins)
+    else:
+        adapter.check_columns(sample, where, occurs=lambda column: _occurs(column, parts, unopened), origins=origins)
+
+
+def _occurs(column: str, parts: list[Part], unopened: Sequence[Path]) -> bool:
+    """Whether ``column`` may be a key of some raw record of the source (True when it cannot be ruled out).
+
+    JSON text is searched for the JSON-encoded key (``"history"``, as escaped ASCII and as UTF-8): a line
+    read into a ``Dataset`` with one vectorised pyarrow ``match_substring`` per chunk, a streamed file by a
+    chunked scan of its bytes. A match in a value rather than a key only makes the check lenient; a key
+    spelt with needless escapes (``"hist\\u006fry"``) is the one way to be refused wrongly.
+    """
+    import pyarrow.compute as pc
+
+    from .formats.readers import data_files, file_contains, file_type
+
+    needles = list(dict.fromkeys((json.dumps(column), json.dumps(column, ensure_ascii=False))))
+    for part in parts:
+        if part.reader == "records":
+            names = part.dataset.column_names
+            if names is None or column in names:  # a streamed hub split may not know its columns
+                return True
+        elif part.reader == "text":
+            if column == "text":
+                return True
+        elif hasattr(part.dataset, "__len__"):
+            text = part.dataset.with_format("arrow")["text"]
+            chunks = text.chunks if hasattr(text, "chunks") else [text]
+            for chunk in chunks:
+                if any(pc.any(pc.match_substring(chunk, needle)).as_py() for needle in needles):
+                    return True
+        elif any(file_contains(path, [n.encode("utf-8") for n in needles]) for path in data_files(part.source)):
+            return True
+    for path in unopened:
+        if file_type(path) != "json" or file_contains(path, [n.encode("utf-8") for n in needles]):
+            return True  # a structured file left unopened: load_canonical checks its columns
+    return False
 
 
 #: columns that carry meaning in LLaMA-Factory layouts; present but unmapped, they are silently ignored
@@ -430,12 +503,17 @@ class _Opened:
 
 def _open(source: str | os.PathLike[str] | None, *, format: str | None, kind: str | None,
           dataset_info: str | os.PathLike[str] | None, dataset: str | None, split: str, streaming: bool,
-          options: Mapping[str, Any] | None) -> _Opened:
-    """Resolve a dataset_info entry, open the source and configure the adapter (``load_canonical``'s first half)."""
+          options: Mapping[str, Any] | None, first_only: bool = False) -> _Opened:
+    """Resolve a dataset_info entry, open the source and configure the adapter (``load_canonical``'s first half).
+
+    ``first_only``: open only the first file of a folder (``peek``).
+    """
     from .formats.dataset_info import read_dataset_info
+    from .formats.readers import data_files
 
     opts: dict[str, Any] = {}
     explicit: set[str] = set(options or {})
+    origins: dict[str, str] = {}
     notes: list[str] = []
     subset = folder = None
     num_samples = None
@@ -446,6 +524,7 @@ def _open(source: str | os.PathLike[str] | None, *, format: str | None, kind: st
         notes += attr.warnings()
         entry_format, opts = attr.adapter()
         explicit |= attr.explicit_options()
+        origins = {k: v for k, v in attr.option_origins().items() if k not in (options or {})}
         if format is not None and format != entry_format:
             raise UsageError(f"dataset {dataset!r} has formatting {attr.formatting!r} (format {entry_format!r}); "
                              f"it cannot be read as format {format!r}")
@@ -462,13 +541,16 @@ def _open(source: str | os.PathLike[str] | None, *, format: str | None, kind: st
     source_str = str(source)
     opts.update(options or {})
 
-    parts = open_source(source_str, split=split, streaming=streaming, subset=subset, folder=folder)
+    parts = open_source(source_str, split=split, streaming=streaming, subset=subset, folder=folder,
+                        first_only=first_only)
+    unopened = data_files(source_str)[len(parts):] if first_only else []
     if num_samples is not None and len(parts) > 1:
         raise UsageError(f"dataset {dataset!r}: num_samples over a folder of {len(parts)} files is not supported; "
                          "sample one file, or merge the shards")
     for part in parts:
         notes += part.notes
-    adapter, detected, evidence = _choose_adapter(parts, format, kind, opts, source_str, frozenset(explicit))
+    adapter, detected, evidence = _choose_adapter(parts, format, kind, opts, source_str, frozenset(explicit),
+                                                  origins=origins, unopened=unopened)
     if dataset is not None:
         notes += _unmapped_columns(_sample(parts[0]), adapter, dataset)
     return _Opened(source_str, parts, adapter, detected, evidence, notes, num_samples)
@@ -482,19 +564,20 @@ def peek(
     dataset_info: str | os.PathLike[str] | None = None,
     dataset: str | None = None,
     split: str = "train",
-    streaming: bool = False,
     options: Mapping[str, Any] | None = None,
     **_ignored: Any,
 ) -> tuple[str, str]:
     """``(format, kind)`` that ``load_canonical`` would use for these arguments, from the first rows only.
 
     Nothing is converted, so a command can check what the data need (a chat template for chat rows, a
-    preprocessor that reads their kind) before loading, filtering and splitting them all. Raises what
-    ``load_canonical`` raises for an unreadable source, an unknown format or a missing mapped column.
-    Extra keyword arguments of ``load_canonical`` (``num_proc``, ``max_rows``) are accepted and ignored.
+    preprocessor that reads their kind) before loading, filtering and splitting them all. The source is
+    streamed and only the first file of a folder is opened, so a hub dataset is not downloaded and a
+    large file is not read into the cache just to learn its row kind. Raises what ``load_canonical``
+    raises for an unreadable source, an unknown format or a missing mapped column. Extra keyword
+    arguments of ``load_canonical`` (``streaming``, ``num_proc``, ``max_rows``) are accepted and ignored.
     """
     opened = _open(source, format=format, kind=kind, dataset_info=dataset_info, dataset=dataset, split=split,
-                   streaming=streaming, options=options)
+                   streaming=True, options=options, first_only=True)
     assert opened.adapter.kind is not None
     return opened.adapter.name, opened.adapter.kind
 

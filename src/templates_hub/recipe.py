@@ -577,20 +577,12 @@ def preprocessor_problems(name: Any, kind: str | None = None, why: str = "data.k
     """
     if not isinstance(name, str):
         return []
-    from .errors import PluginError
-    from .plugins import get_registry
+    from .preprocess.api import find_preprocessor
 
     try:
-        factory = get_registry("preprocessors").get(name)
-    except PluginError as exc:
+        find_preprocessor(name, kind, why)
+    except UsageError as exc:
         return [("preprocess.preprocessor", str(exc))]
-    wanted = getattr(factory, "input_kind", None)
-    accepted = getattr(factory, "accepts_kinds", None) or ((wanted,) if wanted else ())
-    if kind is not None and accepted and kind not in accepted:
-        from .preprocess.api import DEFAULT_FOR_KIND
-
-        return [("preprocess.preprocessor", f"{name!r} reads {' or '.join(accepted)} rows but the data are {kind} rows "
-                 f"({why}); use {DEFAULT_FOR_KIND.get(kind, '?')!r} (or leave preprocessor unset to follow the data)")]
     return []
 
 
@@ -713,9 +705,10 @@ def resolve_input(value: str, base: Path) -> str:
 def resolve_data_source(value: str, base: Path) -> str:
     """``data.path``: a local file or folder (resolved against ``base``) or a hub id (left alone).
 
-    Uses the loader's own rule (``looks_local``), so a misspelt local file (``demo/alpaca.jsonll`` next
-    to a ``demo/`` folder) stays a path, and loading it fails at once with "no such file" and a
-    did-you-mean instead of being sent to the Hugging Face Hub.
+    Uses the loader's own rule (``looks_local``), so a misspelt local file (``demo/alpaca.jsonll``) stays
+    a path, and loading it fails at once with "no such file" and a did-you-mean instead of being sent to
+    the Hugging Face Hub; a hub id stays a hub id even when a folder next to the recipe shares its owner's
+    name.
     """
     from .formats.readers import looks_local
 
@@ -725,7 +718,7 @@ def resolve_data_source(value: str, base: Path) -> str:
     candidate = base / expanded
     if candidate.exists():
         return str(candidate.resolve())
-    if _looks_like_path(value) or looks_local(value, base):
+    if _looks_like_path(value) or looks_local(value):
         return os.path.normpath(str(candidate))
     return value
 

@@ -303,8 +303,7 @@ def recover(root: Path, name: str) -> str | None:
         return None
     try:
         payload = json.loads(journal.read_text(encoding="utf-8"))
-        swaps = [_Swap(root / s["staged"], root / s["final"], root / s["old"], bool(s["had_final"]))
-                 for s in payload["swaps"]]
+        swaps = [_journal_swap(root, s) for s in payload["swaps"]]
         state = payload["state"]
     except (OSError, ValueError, KeyError, TypeError):
         # The journal was being written when the process died: either before any swap (the staged copies are
@@ -322,6 +321,20 @@ def recover(root: Path, name: str) -> str | None:
     _remove_now(journal)
     _sweep(Path(root), name)
     return outcome
+
+
+def _journal_swap(root: Path, entry: dict[str, Any]) -> _Swap:
+    """One swap of a journal entry.
+
+    Journals of the previous release lack ``had_final``; it is then read from the file system: the
+    destination existed before the export exactly when its ``old`` copy is there (the only case this
+    misjudges, a kill between a finished rollback and the journal's removal, is how that release
+    recovered too). Refusing such a journal as unreadable would sweep the ``old`` copies, i.e. delete
+    the previous export.
+    """
+    old = root / entry["old"]
+    had_final = entry["had_final"] if "had_final" in entry else _exists(old)
+    return _Swap(root / entry["staged"], root / entry["final"], old, bool(had_final))
 
 
 def _sweep(root: Path, name: str) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -148,31 +148,51 @@ class FormatAdapter:
         return {k: self.options[k] for k in self.column_options
                 if isinstance(self.options.get(k), str) and self.options[k] and kind in self.kind_columns.get(k, (kind,))}
 
-    def check_columns(self, sample: Sequence[Mapping[str, Any]], source: str | None = None) -> None:
-        """Refuse an explicitly mapped column that no sampled record has.
+    def check_columns(self, sample: Sequence[Mapping[str, Any]], source: str | None = None, *,
+                      columns: Sequence[str] | None = None, occurs: Callable[[str], bool] | None = None,
+                      origins: Mapping[str, str] | None = None) -> None:
+        """Refuse an explicitly mapped column that the data do not have.
 
         A misspelt mapping (``prompt=instructon``) otherwise reads as "absent" in every row: the rows
         are rejected for an empty prompt, or, worse, accepted without that text (alpaca joins
         instruction and input, so an input alone still makes a user turn), and LLaMA-Factory would stop
         with a KeyError. Only options in ``self.explicit`` are checked: a default column (``system``,
-        ``history``, ``tools``, ...) may legitimately be absent. An empty sample checks nothing.
+        ``history``, ``tools``, ...) may legitimately be absent. A mapped column only needs to occur
+        somewhere: an optional column such as ``history`` may be missing from most rows.
+
+        - ``columns``: every column of the data, when the reader knows them (a CSV header, a parquet or
+          Arrow schema, a JSON array read by ``datasets``); the check is against them alone.
+        - ``occurs(column)``: otherwise (JSON Lines, whose columns are only known row by row), asked for a
+          column that no sampled record has; it answers whether the column occurs anywhere in the data.
+          Without it the sample stands for all the data.
+        - ``origins``: ``{option: where its mapping was set}`` (a dataset_info.json entry), for the message;
+          default ``option NAME``.
         """
-        if not sample:
+        if columns is None and not sample and occurs is None:
             return
-        seen: list[str] = []
-        for record in sample:
-            seen += [str(k) for k in record if not str(k).startswith("__") and str(k) not in seen]
+        if columns is not None:
+            seen = [str(c) for c in columns if not str(c).startswith("__")]
+        else:
+            seen = []
+            for record in sample:
+                seen += [str(k) for k in record if not str(k).startswith("__") and str(k) not in seen]
         for option, column in self.read_columns().items():
-            if option not in self.explicit or any(column in record for record in sample):
+            if option not in self.explicit:
+                continue
+            if columns is not None:
+                if column in columns:
+                    continue
+            elif any(column in record for record in sample) or (occurs is not None and occurs(column)):
                 continue
             where = f" of {source}" if source else ""
+            first = "the first row" if len(sample) == 1 else f"the first {len(sample)} rows"
+            scope = "any row" if columns is not None or occurs is not None else f"any of {first}"
+            listed = "columns" if columns is not None or occurs is None else f"columns of {first}"
             shown = ", ".join(seen[:30]) + (f", ... ({len(seen)} in all)" if len(seen) > 30 else "")
             close = difflib.get_close_matches(column, seen, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UsageError(
-                f"column {column!r} (option {option}) is not in any of the first {len(sample)} rows{where}; "
-                f"columns: {shown or '(none)'}{hint}"
-            )
+            origin = (origins or {}).get(option) or f"option {option}"
+            raise UsageError(f"column {column!r} ({origin}) is not in {scope}{where}; {listed}: {shown or '(none)'}{hint}")
 
     # -- conversion ----------------------------------------------------------------------------------
     def convert(self, record: Mapping[str, Any]) -> Converted:  # pragma: no cover - abstract

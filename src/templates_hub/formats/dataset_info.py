@@ -215,6 +215,14 @@ class DatasetAttr:
         _, options = self.adapter()
         return frozenset(k for k, v in options.items() if v is not None and k not in TAG_DEFAULTS)
 
+    def option_origins(self) -> dict[str, str]:
+        """``{adapter option: where this entry sets it}`` for the options of ``explicit_options``, e.g.
+        ``{"history": "dataset_info.json entry 'sparse': columns.history"}`` (errors about a mapped column
+        name the entry's key, not the adapter option it became: a pretraining entry's ``columns.prompt`` is
+        the text adapter's ``column``)."""
+        return {option: f"{FILE_NAME} entry {self.name!r}: columns.{'prompt' if option == 'column' else option}"
+                for option in self.explicit_options()}
+
     def source(self) -> str:
         """The path (file or folder) or hub id to load; ``UsageError`` for sources we cannot read."""
         if self.load_from == "file":

@@ -496,18 +496,63 @@ def _saved_part(folder: Path, split: str, streaming: bool) -> Part:
 
 
 def open_source(source: str, *, split: str = "train", streaming: bool = False, subset: str | None = None,
-                folder: str | None = None) -> list[Part]:
-    """The raw parts of ``source``: one per file (a folder of shards gives several), or one hub split."""
+                folder: str | None = None, first_only: bool = False) -> list[Part]:
+    """The raw parts of ``source``: one per file (a folder of shards gives several), or one hub split.
+
+    ``first_only``: only the first file of a folder (enough to look at the first rows).
+    """
     path = Path(source).expanduser()
     if path.is_dir():
         if (path / "state.json").exists() or (path / "dataset_dict.json").exists():
             return [_saved_part(path, split, streaming)]
-        return [read_file(p, streaming) for p in _folder_files(path)]
+        files = _folder_files(path)
+        return [read_file(p, streaming) for p in (files[:1] if first_only else files)]
     if path.is_file():
         return [read_file(path, streaming)]
     if not looks_local(source):
-        return [_hub_part(source, split=split, streaming=streaming, subset=subset, folder=folder)]
+        try:
+            return [_hub_part(source, split=split, streaming=streaming, subset=subset, folder=folder)]
+        except DataError as exc:
+            local = _did_you_mean(path)
+            if local:  # a local name close to it exists: the id was most likely a misspelt path
+                hub = str(exc).removeprefix(f"{source}: ")
+                raise DataError(f"{hub}; as a local path: no such file or directory{local}", source=source) from None
+            raise
     raise DataError(f"no such file or directory{_did_you_mean(path)}", source=source)
+
+
+def data_files(source: str) -> list[Path]:
+    """The local files ``open_source`` reads for ``source``, in order: the file itself, or a folder's data
+    files; empty for a ``save_to_disk`` folder or a hub id."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return [path]
+    if path.is_dir() and not ((path / "state.json").exists() or (path / "dataset_dict.json").exists()):
+        return _folder_files(path)
+    return []
+
+
+def file_contains(path: Path, needles: Sequence[bytes], chunk: int = 1 << 20) -> bool:
+    """Whether any of ``needles`` occurs in the bytes of ``path`` (decompressed), read ``chunk`` bytes at a time.
+
+    Constant memory on files of any size; a needle split across two chunks is found (each chunk is searched
+    together with the end of the previous one).
+    """
+    wanted = [n for n in needles if n]
+    if not wanted:
+        return False
+    keep = max(len(n) for n in wanted) - 1
+    tail = b""
+    try:
+        with _open_binary(path) as fh:
+            while block := fh.read(chunk):
+                data = tail + block
+                if any(n in data for n in wanted):
+                    return True
+                tail = data[-keep:] if keep else b""
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from None
+    return False
 
 
 #: data-file suffixes without the dot (for near-miss checks such as .jsn, .jsonll, .csvv)
@@ -523,26 +568,24 @@ def _near_data_suffix(name: str) -> bool:
     return suffix in _SUFFIX_WORDS or bool(difflib.get_close_matches(suffix, _SUFFIX_WORDS, n=1, cutoff=0.7))
 
 
-def looks_local(source: str, base: str | os.PathLike[str] | None = None) -> bool:
+def looks_local(source: str) -> bool:
     """Whether a source that does not exist was meant as a local path rather than a hub dataset id.
 
     Local: anything that is not shaped like ``owner/name``; a path starting with ``./``, ``../``, ``/``
-    or ``~``; a name ending in a data-file suffix or a near miss of one (``.jsn``, ``.jsonll``,
-    ``.csvv``: hub ids do not end like that); or a path whose parent folder exists (relative to
-    ``base``, default the working directory), e.g. ``data/alpaca.jsn`` when ``data/`` is a folder.
-    Everything else (``tatsu-lab/alpaca``) is a hub id. A typo in a local path then fails at once with
-    "no such file" instead of retrying the Hub for half a minute and blaming the network.
+    or ``~``; or a name ending in a data-file suffix or a near miss of one (``.jsn``, ``.jsonll``,
+    ``.csvv``: hub ids do not end like that). Everything else (``tatsu-lab/alpaca``) is a hub id, even
+    when a local folder happens to share the owner's name (``HuggingFaceH4/`` next to the recipe): local
+    folders say nothing about what a name on the Hub means. A typo in a local path then fails at once
+    with "no such file" instead of retrying the Hub for half a minute and blaming the network; a
+    missing local file without a suffix (``data/alpaca``) reaches the Hub, whose error then suggests
+    the nearest local name.
     """
     text = source.strip()
     if text.startswith(("./", "../", ".\\", "..\\", "/", "~")) or os.path.isabs(text):
         return True
     if not _HUB_ID.match(text):
         return True
-    if _near_data_suffix(text.rstrip("/").rsplit("/", 1)[-1]):
-        return True
-    parent = Path(text).parent
-    root = Path(base) if base is not None else Path.cwd()
-    return str(parent) not in ("", ".") and (root / parent).is_dir()
+    return _near_data_suffix(text.rstrip("/").rsplit("/", 1)[-1])
 
 
 def _did_you_mean(path: Path) -> str:

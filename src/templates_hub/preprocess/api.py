@@ -59,24 +59,37 @@ class PreprocessResult:
         return "\n".join(lines)
 
 
-def resolve_preprocessor(config: PreprocessConfig, kind: str) -> tuple[str, Any]:
-    """The registered preprocessor for ``config`` and row ``kind`` (explicit name first, else by kind)."""
+def find_preprocessor(name: str, kind: str | None = None, why: str = "") -> Any:
+    """The preprocessor factory registered as ``name``; ``UsageError`` when the name is unknown (with a
+    did-you-mean and the registered names, plugins included) or when it cannot read ``kind`` rows.
+
+    The one place both questions are answered: the recipe asks it when it is read (``kind`` declared) and
+    before any data work (``kind`` from the first rows), ``resolve_preprocessor`` when the rows are
+    tokenized. ``why`` says where ``kind`` comes from. Messages do not name the option; callers add it.
+    """
     from ..plugins import get_registry
 
-    explicit = "preprocessor" in config.model_fields_set
-    name = config.preprocessor if explicit else DEFAULT_FOR_KIND.get(kind, config.preprocessor)
     try:
         factory = get_registry("preprocessors").get(name)
     except PluginError as exc:
-        raise UsageError(f"preprocess.preprocessor: {exc}") from None
+        raise UsageError(str(exc)) from None
     wanted = getattr(factory, "input_kind", None)
     accepted = getattr(factory, "accepts_kinds", None) or ((wanted,) if wanted else ())
-    if accepted and kind not in accepted:
-        raise UsageError(
-            f"preprocess.preprocessor: {name!r} reads {' or '.join(accepted)} rows but the data are {kind} rows; "
-            f"use {DEFAULT_FOR_KIND.get(kind, '?')!r} (or change data.kind)"
-        )
-    return name, factory
+    if kind is not None and accepted and kind not in accepted:
+        where = f" ({why})" if why else ""
+        raise UsageError(f"{name!r} reads {' or '.join(accepted)} rows but the data are {kind} rows{where}; "
+                         f"use {DEFAULT_FOR_KIND.get(kind, '?')!r} (or leave preprocessor unset to follow the data)")
+    return factory
+
+
+def resolve_preprocessor(config: PreprocessConfig, kind: str) -> tuple[str, Any]:
+    """The registered preprocessor for ``config`` and row ``kind`` (explicit name first, else by kind)."""
+    explicit = "preprocessor" in config.model_fields_set
+    name = config.preprocessor if explicit else DEFAULT_FOR_KIND.get(kind, config.preprocessor)
+    try:
+        return name, find_preprocessor(name, kind)
+    except UsageError as exc:
+        raise UsageError(f"preprocess.preprocessor: {exc}") from None
 
 
 def preprocess_dataset(dataset: Any, *, template: ChatTemplate | None, tokenizer: Any, config: PreprocessConfig,

@@ -61,10 +61,10 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
     if target is not None:
         _check_target(target)  # before the work, not after it
     notify = on_step or (lambda name, info: None)
+    if tokenizer is None and recipe.tokenizer is None:  # the cheapest check first: it reads nothing
+        raise UsageError("preprocessing needs a tokenizer: set `tokenizer:` in the recipe (or --set tokenizer=DIR)")
     check_preprocessable(recipe)  # before the tokenizer and the data: a missing template fails at once
     if tokenizer is None:
-        if recipe.tokenizer is None:
-            raise UsageError("preprocessing needs a tokenizer: set `tokenizer:` in the recipe (or --set tokenizer=DIR)")
         from ..tokenizer import load_tokenizer
 
         tokenizer = load_tokenizer(recipe.tokenizer)
@@ -78,9 +78,6 @@ def preprocess_recipe(recipe: Any, *, out_dir: str | os.PathLike[str] | None = N
         prepared = prepare(recipe, progress=progress, tokenizer=tokenizer, on_step=on_step, rejects=prepare_rejects)
         rejected_before = _read(prepare_rejects)
     kind = prepared.report.get("kind", "sft")
-    if template is None and kind != "text":
-        raise UsageError(f"the data are {kind} rows: set `template:` in the recipe (a name such as qwen, a file, "
-                         "or `tokenizer` for the tokenizer's own chat template)")
     options = recipe.template.render_options(config) if recipe.template is not None else None
     results: dict[str, PreprocessResult] = {}
     for name, split in prepared.splits.items():

@@ -79,8 +79,9 @@ def setup_tokenizer(recipe: Any) -> TokenizerSetup:
     from ..templates import fix_tokenizer, get_template
     from ..tokenizer import load_tokenizer
 
-    check_preprocessable(recipe)  # a missing template or a wrong preprocessor fails before any loading
     config = train_config(recipe)
+    if not config.tokenized_path:  # tokenized data are read as they are: no template or row kind involved
+        check_preprocessable(recipe)  # a missing template or a wrong preprocessor fails before any loading
     source = tokenizer_spec(recipe)
     tokenizer = load_tokenizer(source)
     template = get_template(recipe.template.name, tokenizer=tokenizer) if recipe.template is not None else None
