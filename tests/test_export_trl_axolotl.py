@@ -47,6 +47,47 @@ def test_trl_data_dir_loads_as_train_and_validation(tmp_path):
     assert set(loaded) == {"train", "validation"} and len(loaded["train"]) == 3 and len(loaded["validation"]) == 1
 
 
+@pytest.mark.parametrize("data,trl_format", [("preference", "messages"), ("sft", "messages"),
+                                              ("sft", "prompt_completion")])
+def test_trl_splits_with_different_fields_load_together(tmp_path, data, trl_format):
+    """TRL reads the data directory with load_dataset, which types every split like the first one: the
+    validation row's tool call (absent from train) made it fail with a CastError before data/README.md
+    declared the union of the splits' fields."""
+    from datasets import load_dataset
+
+    result = run_export(tmp_path, "trl", data, validation=1, trl_format=trl_format)
+    assert (tmp_path / data / "data" / "README.md").is_file()
+    assert any("data/README.md" in note for note in result.notes)
+    loaded = load_dataset(str(tmp_path / data / "data"))
+    written = {split: read_json_file(tmp_path / data / "data" / f"{split}.json") for split in ("train", "validation")}
+    assert {split: len(rows) for split, rows in loaded.items()} == {k: len(v) for k, v in written.items()}
+    if data == "preference":
+        call = loaded["validation"][0]["chosen"][0]["tool_calls"][0]
+        assert call == {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Rome"}}}
+        assert loaded["train"][0]["chosen"] == [{"role": "assistant", "content": "4.", "tool_calls": None}]
+    # a re-export with other rows is read afresh (a README `configs:` block would serve datasets' stale cache)
+    run_export(tmp_path, "trl", data, validation=2, trl_format=trl_format, force=True)
+    assert len(load_dataset(str(tmp_path / data / "data"))["validation"]) == 2
+
+
+def test_trl_splits_with_the_same_fields_need_no_dataset_card(tmp_path):
+    run_export(tmp_path, "trl", "kto", validation=1)
+    assert not (tmp_path / "kto" / "data" / "README.md").exists()
+
+
+def test_trl_feature_merge():
+    from datasets import Json, List, Value
+
+    from templates_hub.export.trl import _merge_features
+
+    a = {"role": Value("string"), "tool_calls": Value("null")}
+    b = {"role": Value("string"), "tool_calls": List({"name": Value("string")}), "reasoning": Value("string")}
+    assert _merge_features(List(a), List(b)) == List(b)
+    assert _merge_features(None, Value("int64")) == Value("int64")
+    assert _merge_features(List(Json()), List({"role": Value("string")})) == List(Json())
+    assert _merge_features(Value("string"), Value("int64")) == Json()
+
+
 def test_trl_prompt_completion(tmp_path):
     run_export(tmp_path, "trl", "sft", trl_format="prompt_completion")
     records = read_json_file(tmp_path / "sft" / "data" / "train.json")
@@ -122,6 +163,35 @@ def test_trl_full_finetuning_has_no_peft_keys(tmp_path):
     run_export(tmp_path, "trl", "sft", finetuning_type="full")
     config = _config(tmp_path / "sft" / "trl_sft.yaml")
     assert "use_peft" not in config and "lora_r" not in config
+
+
+
+@pytest.mark.parametrize("data,trainer", [("sft", "sft"), ("preference", "dpo"), ("kto", "kto")])
+def test_trl_default_warmup_is_a_ratio_in_warmup_steps(tmp_path, data, trainer):
+    """transformers 5.24 has no warmup_ratio and TRL 1.x hands config keys its parser does not know to
+    `accelerate launch`, which refuses them: the default warmup is written as warmup_steps < 1 (a ratio)."""
+    run_export(tmp_path, "trl", data)
+    config = _config(tmp_path / data / f"trl_{trainer}.yaml")
+    assert config["warmup_steps"] == 0.1 and "warmup_ratio" not in config
+
+
+def test_trl_kto_batch_holds_two_rows(tmp_path):
+    """TRL's KTOTrainer estimates the KL term from the other rows of a batch and refuses a batch of 1."""
+    from templates_hub.train.config import TrainConfig
+
+    run_export(tmp_path, "trl", "kto")
+    config = _config(tmp_path / "kto" / "trl_kto.yaml")
+    assert config["per_device_train_batch_size"] == 2 and config["gradient_accumulation_steps"] == 4
+    with pytest.raises(UsageError, match="export.hyperparameters.per_device_train_batch_size: TRL's KTOTrainer"):
+        run_export(tmp_path, "trl", "kto", name="one", hyperparameters={"per_device_train_batch_size": 1})
+    with pytest.raises(UsageError, match="train.per_device_train_batch_size"):
+        run_export(tmp_path, "trl", "kto", name="one", train=TrainConfig(per_device_train_batch_size=1))
+    assert not (tmp_path / "one").exists()
+    # a loss without the KL term trains with one row per device
+    run_export(tmp_path, "trl", "kto", name="apo",
+               hyperparameters={"per_device_train_batch_size": 1, "loss_type": "apo_zero_unpaired"})
+    assert _config(tmp_path / "apo" / "trl_kto.yaml")["per_device_train_batch_size"] == 1
+    run_export(tmp_path, "trl", "sft", hyperparameters={"per_device_train_batch_size": 1})  # only KTO needs 2
 
 
 # -- axolotl -------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 Layout of ``templates-hub export trl RECIPE --out DIR``::
 
     DIR/NAME/data/train.jsonl        TRL records (below); validation.jsonl when the recipe splits
+    DIR/NAME/data/README.md          the union of the splits' fields, when they differ (_pin_shared_features)
     DIR/NAME/chat_template.jinja     the recipe's template (SFTConfig.chat_template_path points at it)
     DIR/NAME/trl_<trainer>.yaml      ScriptArguments + SFTConfig / DPOConfig / KTOConfig + ModelConfig keys
     DIR/NAME/manifest.json
@@ -90,6 +91,9 @@ class TRLExporter(BaseExporter):
                                   file_format=ctx.config.file_format, strip_train=True)
             data_files[split] = relative
             counts[split] = written.rows
+        if _pin_shared_features(staged, {s: f for s, f in data_files.items() if counts[s]}):
+            notes.append("the splits' records differ in their fields; data/README.md gives load_dataset the "
+                         "union of them, so TRL loads train and validation together")
         jinja, has_generation = jinja_with_generation(ctx)
         if jinja is not None:
             staged.write_text("chat_template.jinja", jinja)
@@ -164,9 +168,13 @@ class TRLExporter(BaseExporter):
             training.update({"beta": 0.1, "loss_type": "sigmoid"})
         elif trainer == "kto":
             training.update({"beta": 0.1})
+        # KTO estimates its KL term from the other rows of a batch, so TRL refuses a per-device batch of 1
+        batch = 2 if trainer == "kto" else 1
         training.update({
-            "learning_rate": _LEARNING_RATE[trainer], "num_train_epochs": 3.0, "per_device_train_batch_size": 1,
-            "gradient_accumulation_steps": 8, "lr_scheduler_type": "cosine", "warmup_ratio": 0.1,
+            "learning_rate": _LEARNING_RATE[trainer], "num_train_epochs": 3.0, "per_device_train_batch_size": batch,
+            # warmup_steps below 1 is a ratio (transformers 5); transformers 5.24 has no warmup_ratio, and
+            # TRL 1.x hands keys its parser does not know to `accelerate launch`, which refuses them
+            "gradient_accumulation_steps": 8 // batch, "lr_scheduler_type": "cosine", "warmup_steps": 0.1,
             "logging_steps": 10, "bf16": True, "report_to": "none",
         })
         if validation:
@@ -178,4 +186,82 @@ class TRLExporter(BaseExporter):
             check_keys(values, allowed, what=f"TRL {version} `trl {trainer}`", where=where)
         merge_user_values(sections, user, lambda key: f"training ({trainer.upper()}Config)")
         check_keys(flatten(sections), allowed, what=f"TRL {version} `trl {trainer}`", where="training config")
+        if trainer == "kto":
+            _check_kto_batch(flatten(sections), user)
         return sections
+
+
+def _pin_shared_features(staged: StagedExport, data_files: dict[str, str]) -> bool:
+    """Write ``data/README.md`` declaring the union of the splits' columns when the splits differ.
+
+    TRL loads the data directory with ``load_dataset(dataset_name)``, which infers the columns from the
+    first split's first block and casts every other split to them: a validation split with a field train
+    never has (``tools``, a message's ``tool_calls``, a tool argument name) fails with a CastError. The
+    dataset card's ``dataset_info.features`` replaces that guess (missing fields then read as null); the
+    split files are still found by their names (train.*, validation.*). Only written when needed, so the
+    usual export stays plain JSON that any ``datasets`` version reads.
+    """
+    if len(data_files) < 2:
+        return False
+    import tempfile
+
+    import yaml
+    from datasets import DatasetInfo, Features, load_dataset
+
+    from ..prepare import progress_bars
+
+    found = []
+    with tempfile.TemporaryDirectory() as cache, progress_bars(False):
+        for relative in data_files.values():  # each file alone, as datasets would read it
+            try:
+                found.append(load_dataset("json", data_files=str(staged.path(relative)), split="train",
+                                          cache_dir=cache).features)
+            except Exception:  # a file datasets cannot type alone: TRL will say why; no card can help
+                return False
+    if all(features == found[0] for features in found[1:]):
+        return False
+    union = found[0]
+    for features in found[1:]:
+        union = _merge_features(union, features)
+    # features only: a `configs:` block would make datasets cache the directory under a hash that ignores
+    # the files' contents (datasets 5.2), so a re-export would load the previous export's rows
+    card = {"dataset_info": DatasetInfo(features=Features(union))._to_yaml_dict()}
+    staged.write_text("data/README.md", "---\n" + yaml.safe_dump(card, sort_keys=False, allow_unicode=True)
+                      + "---\nTRL data exported by templates-hub; the header lists the fields of every split.\n")
+    return True
+
+
+def _merge_features(a: Any, b: Any) -> Any:
+    """The ``datasets`` feature type that holds values of both ``a`` and ``b`` (None: the field is absent).
+
+    Structs merge field by field, lists item by item, an all-null field takes the other side's type;
+    anything else (a JSON object in one split, a struct in the other; different scalar types) becomes
+    ``Json``, which keeps every value as written.
+    """
+    from datasets import Json, List, Value
+
+    if a is None or a == Value("null"):
+        return b
+    if b is None or b == Value("null") or a == b:
+        return a
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {key: _merge_features(a.get(key), b.get(key)) for key in [*a, *(k for k in b if k not in a)]}
+    if isinstance(a, List) and isinstance(b, List) and a.length == b.length:
+        return List(_merge_features(a.feature, b.feature), length=a.length)
+    return Json()
+
+
+#: KTO losses that do not estimate a KL term from the batch (TRL accepts a per-device batch of 1 for them)
+_KTO_WITHOUT_KL = ("apo_zero_unpaired",)
+
+
+def _check_kto_batch(config: dict[str, Any], user: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse now what ``KTOTrainer`` refuses only after loading the model: a per-device batch of 1 with a
+    loss that takes its KL estimate from the other rows of the batch."""
+    batch = config.get("per_device_train_batch_size")
+    if config.get("loss_type", "kto") in _KTO_WITHOUT_KL or not isinstance(batch, int) or batch > 1:
+        return
+    where = next((w for w, values in user if "per_device_train_batch_size" in values), "the recipe")
+    raise UsageError(f"{where}.per_device_train_batch_size: TRL's KTOTrainer needs at least 2 rows per device "
+                     f"(got {batch}): its KL term is estimated from the other rows of the batch; raise it, or "
+                     f"lower gradient_accumulation_steps to keep the effective batch")
