@@ -10,7 +10,7 @@
 #   2. trl + peft (the exported configs train LoRA adapters: ModelConfig.use_peft) at the verified versions,
 #      constrained to that torch
 #   3. templates-hub itself, editable, so `templates-hub export trl` can run there too (it then checks the
-#      config keys against the installed TRL instead of its built-in TRL 0.24.0 lists)
+#      config keys against the installed TRL instead of its built-in TRL 1.16.0 lists)
 #
 # Usage: scripts/make_trl_venv.sh [VENV_DIR]      (default /work/trl-venv; must be outside the repo)
 # Idempotent: a finished venv (stamp file + a working import check) is left as it is; FORCE=1 rebuilds.

@@ -1,4 +1,4 @@
-"""The key lists the exporters check against (LLaMA-Factory 0.9.5, TRL 0.24.0, axolotl 0.19.0)."""
+"""The key lists the exporters check against (LLaMA-Factory 0.9.5, TRL 1.16.0, axolotl 0.19.0)."""
 
 from __future__ import annotations
 
@@ -102,8 +102,10 @@ def test_trl_builtin_keys():
                 "eval_strategy", "datasets"):
         assert key in sft, key
     assert "max_seq_length" not in sft and "beta" not in sft and "predict_with_generate" not in sft
+    assert "warmup_ratio" not in sft and "warmup_steps" in sft  # transformers 5.24: warmup_steps < 1 is a ratio
     dpo = trl_schema.builtin_keys("dpo")
-    assert {"beta", "loss_type", "max_prompt_length", "max_completion_length"} <= dpo
+    assert {"beta", "loss_type", "max_length", "truncation_mode"} <= dpo
+    assert "max_prompt_length" not in dpo  # gone in TRL 1.x: TRL 1.16 would stop with "unrecognized arguments"
     kto = trl_schema.builtin_keys("kto")
     assert {"beta", "desirable_weight", "undesirable_weight"} <= kto
 
@@ -128,8 +130,8 @@ def test_trl_keys_follow_an_installed_trl(monkeypatch):
     monkeypatch.setitem(sys.modules, "trl", fake)
     keys, version = trl_schema.allowed_keys("sft")
     assert version == "9.9.9" and "brand_new_option" in keys and "packing" not in keys
-    monkeypatch.setitem(sys.modules, "trl", None)  # not importable: the built-in 0.24.0 lists
-    assert trl_schema.allowed_keys("sft") == (trl_schema.builtin_keys("sft"), "0.24.0")
+    monkeypatch.setitem(sys.modules, "trl", None)  # not importable: the built-in 1.16.0 lists
+    assert trl_schema.allowed_keys("sft") == (trl_schema.builtin_keys("sft"), "1.16.0")
 
 
 # -- axolotl ------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ Records (``tools`` is a list of function schemas; tool-call ``arguments`` are ob
 - kto rows: unpaired preference ``{"prompt", "completion", "label"}`` (KTOConfig);
 - text rows: language modelling ``{"text": ...}``.
 
-TRL is not a dependency: the config keys are checked against TRL 0.24.0's lists (``trl_schema``), or
+TRL is not a dependency: the config keys are checked against TRL 1.16.0's lists (``trl_schema``), or
 against the installed TRL when it is importable.
 """
 
