@@ -6,9 +6,10 @@ Jinja chat templates are untrusted code, so templates-hub renders them in a hard
 (``templates_hub.templates.sandbox``: static checks, a step budget, sizes checked before work). This
 measures what that costs on real templates: the official Qwen2.5 and Llama-3 chat templates
 (``../shared/tokenizers/*/tokenizer_config.json``) render the same multi-turn conversations (a quarter of
-them with tools for Qwen2.5) through (1) jinja2's plain ``ImmutableSandboxedEnvironment`` with
-transformers' globals, the baseline, and (2) templates-hub's hardened environment. The outputs are checked
-equal first. Runs are interleaved; best and median of --repeat runs, conversations/s and the ratio.
+them with tools for Qwen2.5) through (1) the environment transformers' ``apply_chat_template`` renders in
+(a plain ``ImmutableSandboxedEnvironment`` with its globals), the baseline, and (2) templates-hub's
+hardened environment. The outputs are checked equal first. Runs are interleaved; best and median of
+--repeat runs, conversations/s and the ratio.
 Built-in slot templates do not use Jinja and do not pay this cost.
 """
 
@@ -21,13 +22,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from transformers.utils.chat_template_utils import _compile_jinja_template as transformers_template
 
 from templates_hub.templates import sandbox
 
@@ -39,20 +37,6 @@ TOOLS = [{"type": "function", "function": {
 WORDS = "the a of to and in is it you that he was for on are with as I his they be at one have this".split()
 
 
-def plain_environment() -> ImmutableSandboxedEnvironment:
-    """jinja2's sandbox configured the way transformers configures it for ``apply_chat_template``."""
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
-
-    def raise_exception(message: str) -> None:
-        raise jinja2.exceptions.TemplateError(message)
-
-    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
-        x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    return env
-
-
 def conversations(count: int, with_tools: bool) -> list[dict[str, Any]]:
     """Deterministic multi-turn conversations of varied lengths, every other one with a system turn."""
     rng = random.Random(0)
@@ -60,7 +44,8 @@ def conversations(count: int, with_tools: bool) -> list[dict[str, Any]]:
     for i in range(count):
         messages: list[dict[str, Any]] = [{"role": "system", "content": f"You are assistant #{i}."}] if i % 2 else []
         for turn in range(rng.randint(2, 4)):
-            messages.append({"role": "user", "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 60))) + f" {i}.{turn}"})
+            question = " ".join(rng.choices(WORDS, k=rng.randint(5, 60)))
+            messages.append({"role": "user", "content": f"{question} {i}.{turn}"})
             messages.append({"role": "assistant", "content": " ".join(rng.choices(WORDS, k=rng.randint(5, 120)))})
         rows.append({"messages": messages, "tools": TOOLS if with_tools and i % 4 == 0 else None,
                      "add_generation_prompt": False, "bos_token": "<s>", "eos_token": "</s>"})
@@ -78,13 +63,13 @@ def main() -> int:
     for label, (folder, with_tools) in TEMPLATES.items():
         source = json.loads((SHARED / "tokenizers" / folder / "tokenizer_config.json").read_text())["chat_template"]
         rows = conversations(args.rows, with_tools)
-        plain = plain_environment().from_string(source)
+        plain = transformers_template(source)
         hardened = sandbox.compile_template(source, label)[1]
         runners: dict[str, Callable[[dict[str, Any]], str]] = {
-            "plain ImmutableSandboxedEnvironment": lambda row, t=plain: t.render(**row),
+            "transformers' own Jinja environment": lambda row, t=plain: t.render(**row),
             "templates-hub hardened sandbox": lambda row, t=hardened, n=label: sandbox.render(t, n, row)[0],
         }
-        expected = [runners["plain ImmutableSandboxedEnvironment"](row) for row in rows]
+        expected = [runners["transformers' own Jinja environment"](row) for row in rows]
         for name, render in runners.items():
             if [render(row) for row in rows] != expected:
                 print(f"{label}: {name} renders differently", file=sys.stderr)
@@ -96,7 +81,7 @@ def main() -> int:
                 for row in rows:
                     render(row)
                 times[name].append(time.perf_counter() - start)
-        base = min(times["plain ImmutableSandboxedEnvironment"])
+        base = min(times["transformers' own Jinja environment"])
         print(f"\n{label}: {args.rows:,} conversations, best (median) of {args.repeat}")
         for name, runs in times.items():
             print(f"  {name:38s} {args.rows / min(runs):8,.0f} conv/s ({args.rows / statistics.median(runs):8,.0f})"

@@ -16,15 +16,14 @@ things, each tested here:
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
-import jinja2
-import jinja2.ext
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from shared_paths import SHARED
+
+# the environment transformers renders chat templates in (without our limits): the reference
+from transformers.utils.chat_template_utils import _compile_jinja_template as transformers_template
 
 from templates_hub.errors import TemplateError
 from templates_hub.templates import RenderOptions, SpecialTokens
@@ -356,21 +355,6 @@ def test_template_failures_are_template_errors(source, match):
 
 # -- what still works -------------------------------------------------------------------------------------------
 
-def _plain_env() -> ImmutableSandboxedEnvironment:
-    """The environment transformers renders chat templates in (without our limits)."""
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
-
-    def raise_exception(message: str) -> None:
-        raise jinja2.exceptions.TemplateError(message)
-
-    env.filters["tojson"] = lambda x, ensure_ascii=False, indent=None, separators=None, sort_keys=False: json.dumps(
-        x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    return env
-
-
-PLAIN = _plain_env()
 DATA = {
     "messages": [{"role": "system", "content": "Be brief.", "n": 3},
                  {"role": "user", "content": "Hi there", "n": 1},
@@ -420,7 +404,7 @@ DATA = {
 ])
 def test_legitimate_templates_render_like_plain_jinja(source):
     ours = render(compile_template(source, "legit")[1], "legit", dict(DATA))[0]
-    assert ours == PLAIN.from_string(source).render(**DATA)
+    assert ours == transformers_template(source).render(**DATA)
 
 
 def test_generation_spans_survive_the_block_limit():
@@ -519,7 +503,7 @@ TINY = Limits(max_steps=2_000, max_output_chars=400, max_value_chars=200, max_bu
 def test_random_expressions_render_like_plain_jinja_or_raise_a_template_error(expression):
     source = "{{ " + expression + " }}"
     try:
-        expected: str | None = PLAIN.from_string(source).render()
+        expected: str | None = transformers_template(source).render()
     except Exception:  # noqa: BLE001  (whatever plain Jinja raises, ours must be a TemplateError)
         expected = None
     try:
